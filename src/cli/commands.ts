@@ -1,0 +1,87 @@
+/** What the `tsparallel` subcommands do. */
+import process from "node:process";
+import { Cluster, listClusters, stopRecordedCluster } from "../cluster/cluster.js";
+import { runController } from "../controller/main.js";
+import { runEngine } from "../engine/main.js";
+import type { LogLevel } from "../protocol/log.js";
+
+interface StartOptions {
+  n?: number;
+  profile: string;
+  clusterId?: string;
+  ip: string;
+  transport: "unix" | "tcp";
+  scheme?: "leastload" | "lru" | "twobin" | "weighted" | "plainrandom";
+  hwm?: number;
+  daemonize?: boolean;
+  json?: boolean;
+}
+
+export async function clusterStart(o: StartOptions): Promise<void> {
+  const cluster = new Cluster({
+    ...(o.n !== undefined ? { n: o.n } : {}), profile: o.profile, ip: o.ip, transport: o.transport, daemonize: o.daemonize === true,
+    ...(o.clusterId !== undefined ? { clusterId: o.clusterId } : {}),
+    ...(o.scheme !== undefined ? { scheme: o.scheme } : {}),
+    ...(o.hwm !== undefined ? { hwm: o.hwm } : {}),
+  });
+  await cluster.start();
+  const rc = await cluster.connectClient();
+  await rc.waitForEngines(cluster.n, { timeout: 60 });
+  await rc.close();
+  const summary = { clusterId: cluster.clusterId, profile: cluster.profile, engines: cluster.n, connectionFile: cluster.connectionFile, pids: cluster.pids };
+  process.stdout.write(o.json === true ? `${JSON.stringify(summary)}\n` : `cluster ${cluster.clusterId} running: ${cluster.n} engines (profile ${cluster.profile})\nconnection file: ${cluster.connectionFile}\n`);
+  if (o.daemonize === true) return;
+  process.stdout.write("press Ctrl-C to stop\n");
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await cluster.stop();
+  process.stdout.write(`cluster ${cluster.clusterId} stopped\n`);
+}
+
+export async function clusterStop(o: { profile: string; clusterId?: string }): Promise<void> {
+  const records = listClusters(o.profile).filter((r) => o.clusterId === undefined || r.clusterId === o.clusterId);
+  if (records.length === 0) {
+    process.stderr.write(`no cluster ${o.clusterId ?? ""} in profile ${o.profile}\n`);
+    process.exitCode = 12;
+    return;
+  }
+  for (const r of records) {
+    await stopRecordedCluster(r);
+    process.stdout.write(`stopped cluster ${r.clusterId}\n`);
+  }
+}
+
+export async function clusterList(o: { profile: string; json?: boolean }): Promise<void> {
+  const records = listClusters(o.profile);
+  if (o.json === true) {
+    process.stdout.write(`${JSON.stringify(records)}\n`);
+    return;
+  }
+  if (records.length === 0) {
+    process.stdout.write(`no clusters in profile ${o.profile}\n`);
+    return;
+  }
+  process.stdout.write("CLUSTER ID            PROFILE   STATE     ENGINES   CREATED\n");
+  for (const r of records) {
+    const state = r.running ? "running" : "stopped";
+    process.stdout.write(`${r.clusterId.padEnd(22)}${r.profile.padEnd(10)}${state.padEnd(10)}${`${r.enginesAlive}/${r.n}`.padEnd(10)}${r.created}\n`);
+  }
+}
+
+export async function controller(o: Record<string, unknown>): Promise<void> {
+  await runController({
+    profile: o.profile as string, clusterId: o.clusterId as string | undefined, ip: o.ip as string, port: o.port as number | undefined,
+    location: o.location as string | undefined, unix: o.unix as boolean, transport: o.transport as "unix" | "tcp" | undefined,
+    scheme: o.scheme as string, hwm: o.hwm as number | undefined, hbPeriod: o.hbPeriod as number | undefined,
+    hbMisses: o.hbMisses as number | undefined, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
+  });
+}
+
+export async function engine(o: Record<string, unknown>): Promise<void> {
+  await runEngine({
+    file: o.file as string | undefined, transport: o.transport as "unix" | "tcp" | undefined, id: o.id as number | undefined,
+    reconnectTimeout: o.reconnectTimeout as number | undefined, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
+  });
+}

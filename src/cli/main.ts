@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/** The `tsparallel` command: clusters, controllers and engines. */
+import { Command, InvalidArgumentError, Option } from "commander";
+import process from "node:process";
+import { TSPARALLEL_VERSION } from "../protocol/version.js";
+
+function int(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a whole number");
+  return n;
+}
+
+function num(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("expected a number");
+  return n;
+}
+
+const program = new Command("tsparallel")
+  .description("Interactive parallel computing for TypeScript and Node.js")
+  .version(TSPARALLEL_VERSION)
+  .showHelpAfterError();
+
+const cluster = program.command("cluster").description("start, stop and list clusters (controller + engines)");
+
+cluster
+  .command("start")
+  .description("start a controller and n engines on this host")
+  .option("-n, --n <n>", "number of engines", int)
+  .option("--profile <name>", "profile", "default")
+  .option("--cluster-id <id>", "cluster id (default: generated)")
+  .option("--ip <address>", "controller bind address", "127.0.0.1")
+  .addOption(new Option("--transport <t>", "how local peers connect").choices(["unix", "tcp"]).default("unix"))
+  .addOption(new Option("--scheme <s>", "load-balancing scheme").choices(["leastload", "lru", "twobin", "weighted", "plainrandom"]))
+  .option("--hwm <n>", "load-balanced tasks in flight per engine (0 = unlimited)", int)
+  .option("--daemonize", "start in the background and return")
+  .option("--json", "print the cluster as JSON")
+  .action(async (o) => (await import("./commands.js")).clusterStart(o));
+
+cluster
+  .command("stop")
+  .description("stop a cluster (default: every cluster of the profile)")
+  .option("--profile <name>", "profile", "default")
+  .option("--cluster-id <id>", "cluster to stop")
+  .action(async (o) => (await import("./commands.js")).clusterStop(o));
+
+cluster
+  .command("list")
+  .description("list the profile's clusters")
+  .option("--profile <name>", "profile", "default")
+  .option("--json", "JSON output")
+  .action(async (o) => (await import("./commands.js")).clusterList(o));
+
+program
+  .command("controller")
+  .description("run a controller (foreground)")
+  .option("--profile <name>", "profile", "default")
+  .option("--cluster-id <id>", "cluster id (default: generated)")
+  .option("--ip <address>", "bind address", "127.0.0.1")
+  .option("--port <port>", "TCP port (default: any free port)", int)
+  .option("--location <host>", "address peers should dial (default: the bind address, or this hostname for 0.0.0.0)")
+  .option("--no-unix", "do not listen on a Unix socket")
+  .addOption(new Option("--transport <t>", "transport the connection files recommend").choices(["unix", "tcp"]))
+  .addOption(new Option("--scheme <s>", "load-balancing scheme").choices(["leastload", "lru", "twobin", "weighted", "plainrandom"]).default("leastload"))
+  .option("--hwm <n>", "load-balanced tasks in flight per engine (0 = unlimited)", int)
+  .option("--hb-period <ms>", "heartbeat period in ms", int)
+  .option("--hb-misses <n>", "missed heartbeats before an engine is declared dead", int)
+  .option("--owner-pid <pid>", "stop when this process exits", int)
+  .addOption(new Option("--log-level <level>").choices(["debug", "info", "warn", "error"]).default("info"))
+  .action(async (o) => (await import("./commands.js")).controller(o));
+
+program
+  .command("engine")
+  .description("run an engine (foreground)")
+  .option("--file <path>", "engine connection file (or $TSPARALLEL_CONNECTION_INFO)")
+  .addOption(new Option("--transport <t>", "how to reach the controller").choices(["unix", "tcp"]))
+  .option("--id <n>", "ask for this engine id", int)
+  .option("--reconnect-timeout <s>", "seconds to keep trying without a controller", num)
+  .option("--owner-pid <pid>", "stop when this process exits", int)
+  .addOption(new Option("--log-level <level>").choices(["debug", "info", "warn", "error"]).default("info"))
+  .action(async (o) => (await import("./commands.js")).engine(o));
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`tsparallel: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,334 @@
+/**
+ * Client: a connection to a running cluster's controller, and the views that send it work.
+ *
+ * @example
+ * const rc = await Client.connect();            // the default profile's running cluster
+ * await rc.waitForEngines(2);
+ * const squares = await rc.loadBalancedView().map((x: number) => x * x, [1, 2, 3]);
+ * await rc.close();
+ */
+import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { clientFile, listClientFiles, localHostname, pidAlive, readConnectionFile, type ConnectionInfo } from "../protocol/connfile.js";
+import type { Transport } from "../protocol/dial.js";
+import { silentLogger, type Logger } from "../protocol/log.js";
+import type { Json } from "../protocol/messages.js";
+import { parseIsoMicro, toDate } from "../protocol/time.js";
+import { AsyncHubResult, AsyncResult } from "./asyncresult.js";
+import { ClientCore } from "./core.js";
+import { DirectView } from "./directview.js";
+import { ControllerError, TimeoutError } from "./errors.js";
+import { LoadBalancedView, type LoadBalancedFlags } from "./lbview.js";
+import type { TaskMetadata } from "./metadata.js";
+import { checks, validate } from "./options.js";
+import { jobIds, type Jobs, type QueueStatus, type Targets, type ViewHost } from "./view.js";
+
+export interface ClientOptions {
+  /** Profile whose running cluster to use (default "default"). */
+  profile?: string;
+  clusterId?: string;
+  /** A client connection file (overrides profile and clusterId). */
+  connectionFile?: string;
+  /** Seconds to wait for the cluster and the handshake (default 10). */
+  timeout?: number;
+  /** "unix" or "tcp" (default: a Unix socket when the controller is on this host). */
+  transport?: Transport;
+  /** Seconds to keep trying after the connection drops (default 10). */
+  reconnectTimeout?: number;
+  /** A pino-compatible logger (silent by default). */
+  logger?: Logger;
+}
+
+export interface ClientEvents {
+  engineRegistered: [id: number, uuid: string];
+  engineUnregistered: [id: number, uuid: string];
+  output: [msgId: string, stream: "stdout" | "stderr", text: string];
+  disconnected: [];
+  reconnected: [];
+  closed: [];
+}
+
+const OPTION_SCHEMA = {
+  profile: checks.string, clusterId: checks.string, connectionFile: checks.string, timeout: checks.seconds,
+  transport: checks.oneOf("unix", "tcp"), reconnectTimeout: checks.seconds, logger: checks.any,
+};
+
+export class Client extends EventEmitter<ClientEvents> {
+  readonly #core: ClientCore;
+  readonly #host: ViewHost;
+  #closing: Promise<void> | null = null;
+
+  private constructor(core: ClientCore) {
+    super();
+    this.#core = core;
+    this.#host = {
+      core,
+      abort: (jobs, targets) => this.abort(jobs, targets),
+      wait: (jobs, timeout) => this.wait(jobs, timeout),
+      queueStatus: (targets, opts) => this.queueStatus(targets, opts),
+    };
+    for (const event of ["engineRegistered", "engineUnregistered", "output", "disconnected", "reconnected", "closed"] as const) {
+      core.on(event, (...args: unknown[]) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args));
+    }
+  }
+
+  /** Connect to a running cluster: a connection file, a cluster id, or the profile's newest running cluster. */
+  static async connect(opts: ClientOptions = {}): Promise<Client> {
+    const o = validate<ClientOptions>("Client.connect()", opts, OPTION_SCHEMA);
+    const timeout = o.timeout ?? 10;
+    const info = await findConnectionInfo(o, timeout);
+    const core = new ClientCore({
+      info, transport: o.transport, timeout, logger: o.logger ?? silentLogger, reconnectTimeout: o.reconnectTimeout ?? 10,
+    });
+    await core.connect();
+    return new Client(core);
+  }
+
+  /** Registered engine ids, ascending, kept current. */
+  get ids(): number[] {
+    return this.#core.ids;
+  }
+
+  /** Where each engine runs: `{ pid, hostname }` by engine id. */
+  get hosts(): ReadonlyMap<number, { pid: number; hostname: string }> {
+    return this.#core.hosts;
+  }
+
+  get clusterId(): string {
+    return this.#core.info.clusterId;
+  }
+
+  /** Metadata of every task this client sent (kept until `purgeResults`). */
+  get metadata(): Map<string, TaskMetadata> {
+    return new Map([...this.#core.tasks].map(([id, t]) => [id, t.metadata]));
+  }
+
+  /** Values of successful tasks, by msg id. */
+  get results(): Map<string, unknown> {
+    return this.#core.results;
+  }
+
+  /** msg ids in submission order. */
+  get history(): string[] {
+    return this.#core.history;
+  }
+
+  /** msg ids not yet completed. */
+  get outstanding(): Set<string> {
+    return this.#core.outstanding;
+  }
+
+  /** Dropped (unverifiable or unexpected) messages, by reason. */
+  get dropped(): Record<string, number> {
+    return this.#core.stats.toJSON();
+  }
+
+  /** Resolves once at least `n` engines are registered. */
+  waitForEngines(n: number, opts: { timeout?: number } = {}): Promise<void> {
+    validate("waitForEngines()", opts, { timeout: checks.seconds });
+    if (!Number.isInteger(n) || n < 0) throw new TypeError("waitForEngines() needs a number of engines");
+    const timeout = opts.timeout ?? 60;
+    if (this.ids.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.ids.length < n) return;
+        cleanup();
+        resolve();
+      };
+      const onClosed = () => {
+        cleanup();
+        reject(new ControllerError("the client closed while waiting for engines"));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new TimeoutError(`${n} engines not ready in ${timeout} seconds. Currently ready: ${this.ids.length}`));
+      }, timeout * 1000);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#core.off("engineRegistered", check);
+        this.#core.off("closed", onClosed);
+      };
+      this.#core.on("engineRegistered", check);
+      this.#core.on("closed", onClosed);
+    });
+  }
+
+  /** A view on named engines: a number (single values), a list, or "all" (default; resolved at each call). */
+  directView(targets: number): DirectView<true>;
+  directView(targets?: number[] | "all"): DirectView<false>;
+  directView(targets: Targets = "all"): DirectView<boolean> {
+    return new DirectView(this.#host, targets);
+  }
+
+  /** A view whose tasks the controller places on engines (optionally restricted to `targets`). */
+  loadBalancedView(targets?: number[] | "all" | null, flags: LoadBalancedFlags = {}): LoadBalancedView {
+    const t = targets === "all" || targets === undefined ? null : targets;
+    return new LoadBalancedView(this.#host, { ...flags, targets: t });
+  }
+
+  /** True when `jobs` (default: everything outstanding) finished within `timeout` seconds. */
+  async wait(jobs?: Jobs, timeout?: number | null): Promise<boolean> {
+    const ids = jobs === undefined ? [...this.outstanding] : jobIds(jobs);
+    const tasks = ids.map((id) => this.#core.tasks.get(id)).filter((t) => t !== undefined);
+    const all = Promise.allSettled(tasks.map((t) => t.promise)).then(() => true);
+    if (timeout === undefined || timeout === null || timeout < 0) return all;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<boolean>((r) => (timer = setTimeout(() => r(tasks.every((t) => t.done)), timeout * 1000)));
+    return Promise.race([all, expired]).finally(() => clearTimeout(timer));
+  }
+
+  /** Abort tasks still queued (default: every outstanding task); returns the aborted msg ids. */
+  async abort(jobs?: Jobs, targets?: Targets): Promise<string[]> {
+    const ids = jobs === undefined ? [...this.outstanding] : jobIds(jobs);
+    if (ids.length === 0) return [];
+    const reply = await this.#core.request("abort_request", { msg_ids: ids, targets: targetList(targets) });
+    return (reply.content.aborted as string[]) ?? [];
+  }
+
+  /** `{0: {queue, completed, tasks}, …, unassigned}` (counts, or msg ids with `verbose`). */
+  async queueStatus(targets?: Targets, opts: { verbose?: boolean } = {}): Promise<QueueStatus> {
+    validate("queueStatus()", opts, { verbose: checks.boolean });
+    const reply = await this.#core.request("queue_request", { targets: targetList(targets), verbose: opts.verbose ?? false });
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(reply.content)) if (k !== "status") out[k] = v;
+    return out as QueueStatus;
+  }
+
+  /** Results of earlier tasks, also another client's, from the controller's record. Returned at once. */
+  getResult(msgIds: string | readonly string[]): AsyncHubResult<unknown> {
+    const single = typeof msgIds === "string";
+    const ids = single ? [msgIds] : [...msgIds];
+    const tasks = ids.map((id) => this.#core.adopt(id, null));
+    const pending = tasks.filter((t) => !t.done).map((t) => t.msgId);
+    if (pending.length > 0) this.#fetch(pending);
+    return new AsyncHubResult({ core: this.#core, tasks, fname: "getResult", single, abort: (x) => this.abort(x) });
+  }
+
+  #fetch(ids: string[]): void {
+    this.#core.request("result_request", { msg_ids: ids, watch: true }).then(
+      (reply) => this.#core.fillFromRecord(reply),
+      (err: Error) => {
+        for (const id of ids) this.#core.tasks.get(id)?.reject(err);
+      },
+    );
+  }
+
+  /** Run earlier tasks again (load-balanced); an AsyncHubResult for the re-runs, returned at once. */
+  resubmit(msgIds: string | readonly string[]): AsyncHubResult<unknown> {
+    const single = typeof msgIds === "string";
+    const ids = single ? [msgIds] : [...msgIds];
+    const newIds = ids.map(() => randomUUID());
+    const tasks = newIds.map((id) => this.#core.adopt(id, null));
+    for (const t of tasks) this.#core.outstanding.add(t.msgId);
+    this.#core.request("resubmit_request", { msg_ids: ids, new_ids: newIds }).then(
+      () => {},
+      (err: Error) => tasks.forEach((t) => t.reject(err)),
+    );
+    return new AsyncHubResult({ core: this.#core, tasks, fname: "resubmit", single, abort: (x) => this.abort(x) });
+  }
+
+  /** Forget results locally and in the controller's record ("all": every finished task). */
+  async purgeResults(jobs: Jobs | "all"): Promise<void> {
+    const ids = jobs === "all" ? null : jobIds(jobs);
+    const busy = (ids ?? []).filter((id) => this.outstanding.has(id));
+    if (busy.length > 0) throw new Error(`cannot purge outstanding tasks: ${busy.join(", ")}`);
+    await this.#core.request("purge_request", { msg_ids: ids ?? "all" });
+    for (const id of ids ?? [...this.#core.tasks.keys()]) {
+      if (this.outstanding.has(id)) continue;
+      this.#core.tasks.delete(id);
+      this.#core.results.delete(id);
+    }
+  }
+
+  /** Query the task record: `{ completed: { $ne: null }, engineUuid: "…" }`; keys limit the columns. */
+  async dbQuery(query: Record<string, unknown>, keys?: string[]): Promise<Array<Record<string, unknown>>> {
+    const reply = await this.#core.request("db_request", { query: jsonQuery(query), keys: keys ?? null });
+    const buffers = reply.buffers;
+    return ((reply.content.records ?? []) as Json[]).map((r) => reviveRecord(r, buffers));
+  }
+
+  /** Every msg id in the controller's record, in submission order. */
+  async hubHistory(): Promise<string[]> {
+    const reply = await this.#core.request("history_request", {});
+    return reply.content.history as string[];
+  }
+
+  /** Reset the namespaces of the targets (default all). */
+  async clear(targets?: Targets): Promise<void> {
+    await this.#core.request("clear_request", { targets: targetList(targets) });
+  }
+
+  /** Send a signal to engines (SIGINT interrupts the running task; the engine keeps serving). */
+  async signalEngines(signal: string | number = "SIGINT", targets?: Targets): Promise<void> {
+    await this.#core.request("signal_request", { sig: signal, targets: targetList(targets) });
+  }
+
+  /** Stop engines (default all); `hub: true` also stops the controller and closes this client. */
+  async shutdown(opts: { targets?: Targets; hub?: boolean } = {}): Promise<void> {
+    validate("shutdown()", opts, { targets: checks.any, hub: checks.boolean });
+    await this.#core.request("shutdown_request", { targets: targetList(opts.targets), hub: opts.hub ?? false });
+    if (opts.hub === true) await this.close();
+  }
+
+  /** Close the connection. Idempotent; a closed client keeps nothing alive. */
+  close(): Promise<void> {
+    this.#closing ??= this.#core.close();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function targetList(targets: Targets | undefined): number[] | null {
+  if (targets === undefined || targets === "all") return null;
+  return typeof targets === "number" ? [targets] : targets;
+}
+
+const DATE_KEYS = new Set(["submitted", "started", "completed", "received", "resubmitted"]);
+
+function jsonQuery(query: Record<string, unknown>): Json {
+  return JSON.parse(JSON.stringify(query, (_k, v: unknown) => (v instanceof Date ? v.toISOString() : v))) as Json;
+}
+
+function reviveRecord(r: Json, buffers: Buffer[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (DATE_KEYS.has(k)) out[k] = typeof v === "string" ? toDate(parseIsoMicro(v)) : null;
+    else if ((k === "buffers" || k === "resultBuffers") && Array.isArray(v)) out[k] = buffers.slice(v[0] as number, (v[0] as number) + (v[1] as number));
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** Find the connection info: explicit file, cluster id, or the profile's newest live cluster (waiting up to `timeout`). */
+async function findConnectionInfo(o: ClientOptions, timeout: number): Promise<ConnectionInfo> {
+  const deadline = Date.now() + timeout * 1000;
+  const profile = o.profile ?? "default";
+  for (;;) {
+    const path = o.connectionFile ?? (o.clusterId !== undefined ? clientFile(profile, o.clusterId) : newestLive(profile));
+    if (path !== undefined && existsSync(path)) return readConnectionFile(path);
+    if (Date.now() >= deadline) {
+      const what = o.connectionFile ?? (o.clusterId !== undefined ? `cluster ${o.clusterId} (${path})` : `a running cluster in profile "${profile}"`);
+      throw new TimeoutError(`no connection file for ${what} within ${timeout} s: start one with \`tsparallel cluster start -n 2\``);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function newestLive(profile: string): string | undefined {
+  for (const path of listClientFiles(profile)) {
+    try {
+      const info = readConnectionFile(path);
+      const local = info.location === "127.0.0.1" || info.location === localHostname() || info.unixPath !== null;
+      if (!local || pidAlive(info.controllerPid)) return path;
+    } catch {
+      // unreadable or half-written: skip
+    }
+  }
+  return undefined;
+}
+
+export { AsyncResult };

@@ -1,0 +1,383 @@
+/**
+ * The client's connection to the controller and its bookkeeping: tasks it sent and their state,
+ * requests awaiting replies, the engine table. It reads replies continuously, so `received`
+ * stamps and progress are current without polling. A lost connection is retried with backoff;
+ * if the controller cannot be reached again, everything pending fails here, in one place.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { Authenticator, DigestHistory } from "../protocol/auth.js";
+import type { ConnectionInfo } from "../protocol/connfile.js";
+import { DropStats, type Connection } from "../protocol/connection.js";
+import { dial, type Transport } from "../protocol/dial.js";
+import { silentLogger, type Logger } from "../protocol/log.js";
+import { makeHeader, type Incoming, type Json } from "../protocol/messages.js";
+import { unpack } from "../protocol/serialize.js";
+import { reviveSpecials } from "../protocol/specials.js";
+import { isoMicro, nowMs, parseIsoMicro } from "../protocol/time.js";
+import { ControllerError, remoteErrorFrom, TimeoutError } from "./errors.js";
+import { ExecuteReply } from "./execute.js";
+import type { TaskMetadata } from "./metadata.js";
+import { TaskState } from "./task.js";
+
+export interface CoreOptions {
+  info: ConnectionInfo;
+  transport?: Transport | undefined;
+  timeout: number;
+  logger: Logger;
+  reconnectTimeout: number;
+}
+
+export interface TaskRequest {
+  msgType: "apply_request" | "execute_request";
+  content: Json;
+  metadata: Json;
+  buffers: readonly Uint8Array[];
+  executeInput?: string;
+}
+
+export interface CoreEvents {
+  engineRegistered: [id: number, uuid: string];
+  engineUnregistered: [id: number, uuid: string];
+  output: [msgId: string, stream: "stdout" | "stderr", text: string];
+  disconnected: [];
+  reconnected: [];
+  closed: [];
+}
+
+interface Pending {
+  resolve: (m: Incoming) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class ClientCore extends EventEmitter<CoreEvents> {
+  readonly session = randomUUID();
+  readonly info: ConnectionInfo;
+  readonly tasks = new Map<string, TaskState>();
+  readonly history: string[] = [];
+  readonly outstanding = new Set<string>();
+  readonly results = new Map<string, unknown>();
+  readonly engines = new Map<number, string>();
+  /** Where each engine runs: pid and hostname. */
+  readonly hosts = new Map<number, { pid: number; hostname: string }>();
+  readonly stats = new DropStats();
+  readonly #opts: CoreOptions;
+  readonly #log: Logger;
+  readonly #auth: Authenticator;
+  readonly #history = new DigestHistory();
+  readonly #requests = new Map<string, Pending>();
+  #conn: Connection | null = null;
+  #closed = false;
+  #reconnecting: Promise<void> | null = null;
+  #refed = true;
+
+  constructor(opts: CoreOptions) {
+    super();
+    this.#opts = opts;
+    this.info = opts.info;
+    this.#log = opts.logger ?? silentLogger;
+    this.#auth = new Authenticator(opts.info.key);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get ids(): number[] {
+    return [...this.engines.keys()].sort((a, b) => a - b);
+  }
+
+  async connect(): Promise<void> {
+    const { conn } = await dial({
+      info: this.info, transport: this.#opts.transport, role: "client", session: this.session,
+      timeoutMs: this.#opts.timeout * 1000, auth: this.#auth, history: this.#history, stats: this.stats,
+      log: this.#log, verifyBuffers: true,
+      onConnection: (c) => {
+        c.on("message", (m) => this.#onMessage(m));
+        c.on("close", () => this.#onClose(c));
+      },
+    });
+    this.#conn = conn;
+    this.#updateRef();
+    const reply = await this.request("connection_request", {}, this.#opts.timeout);
+    this.engines.clear();
+    for (const [id, uuid] of Object.entries((reply.content.engines ?? {}) as Record<string, string>)) this.engines.set(Number(id), uuid);
+    this.hosts.clear();
+    for (const [id, h] of Object.entries((reply.content.hosts ?? {}) as Record<string, { pid: number; hostname: string }>)) this.hosts.set(Number(id), h);
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  /** Send a task; its state is tracked until the reply (or a failure) arrives. */
+  submit(req: TaskRequest): TaskState {
+    const header = makeHeader(req.msgType, this.session);
+    const state = new TaskState(header.msg_id);
+    this.#track(state, req, header.date);
+    const conn = this.#conn;
+    if (conn === null || !conn.open) {
+      state.reject(new ControllerError(this.#closed ? "the client is closed" : "not connected to the controller (reconnecting)"));
+      this.#finish(state);
+      return state;
+    }
+    conn.send({ header, metadata: req.metadata, content: req.content, buffers: req.buffers });
+    conn.onFlushed(() => (state.sent = true));
+    return state;
+  }
+
+  #track(state: TaskState, req: TaskRequest, date: string): void {
+    const md = state.metadata;
+    md.setTime("submitted", parseIsoMicro(date));
+    md.executeInput = req.executeInput ?? null;
+    md.after = depIds(req.metadata.after);
+    md.follow = depIds(req.metadata.follow);
+    md.label = typeof req.metadata.label === "string" ? req.metadata.label : null;
+    this.tasks.set(state.msgId, state);
+    this.history.push(state.msgId);
+    this.outstanding.add(state.msgId);
+    this.#updateRef();
+  }
+
+  /** A request to the controller answered by one reply. Rejects on an error reply, timeout or disconnect. */
+  request(msgType: string, content: Json, timeoutSec = 60): Promise<Incoming> {
+    const conn = this.#conn;
+    if (conn === null || !conn.open) return Promise.reject(new ControllerError(this.#closed ? "the client is closed" : "not connected to the controller"));
+    const header = makeHeader(msgType, this.session);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#requests.delete(header.msg_id);
+        this.#updateRef();
+        reject(new TimeoutError(`${msgType} got no reply within ${timeoutSec} s`));
+      }, timeoutSec * 1000);
+      const settle = (m: Incoming) => {
+        if (m.content.status === "error" && m.content.ename !== undefined) reject(remoteErrorFrom(m.content));
+        else resolve(m);
+      };
+      this.#requests.set(header.msg_id, { resolve: settle, reject, timer });
+      this.#updateRef();
+      conn.send({ header, content });
+    });
+  }
+
+  // ---- receiving -----------------------------------------------------------------------------
+
+  #onMessage(msg: Incoming): void {
+    switch (msg.msgType) {
+      case "apply_reply":
+      case "execute_reply":
+        return this.#taskReply(msg);
+      case "stream":
+        return this.#stream(msg);
+      case "registration_notification":
+        this.engines.set(Number(msg.content.id), String(msg.content.uuid));
+        this.hosts.set(Number(msg.content.id), { pid: Number(msg.content.pid), hostname: String(msg.content.hostname) });
+        this.emit("engineRegistered", Number(msg.content.id), String(msg.content.uuid));
+        return;
+      case "unregistration_notification":
+        this.engines.delete(Number(msg.content.id));
+        this.hosts.delete(Number(msg.content.id));
+        this.emit("engineUnregistered", Number(msg.content.id), String(msg.content.uuid));
+        return;
+      case "shutdown_notification":
+        void this.close(new ControllerError("the controller shut down"));
+        return;
+      default: {
+        const pending = msg.parentId === undefined ? undefined : this.#requests.get(msg.parentId);
+        if (pending === undefined) {
+          this.stats.count(`unexpected ${msg.msgType}`);
+          return;
+        }
+        this.#requests.delete(msg.parentId!);
+        clearTimeout(pending.timer);
+        this.#updateRef();
+        pending.resolve(msg);
+      }
+    }
+  }
+
+  #taskReply(msg: Incoming): void {
+    const state = msg.parentId === undefined ? undefined : this.tasks.get(msg.parentId);
+    if (state === undefined || state.done) {
+      this.stats.count("stale or unknown reply");
+      return;
+    }
+    this.applyReply(state, msg.header.date, msg.metadata, msg.content, msg.buffers, msg.msgType === "execute_reply");
+  }
+
+  /** Fill a task's state from a reply (live, or fetched from the controller's record). */
+  applyReply(state: TaskState, date: string, metadata: Json, content: Json, buffers: Buffer[], isExecute: boolean): void {
+    const md = state.metadata;
+    md.setTime("received", nowMs());
+    md.setTime("started", typeof metadata.started === "string" ? parseIsoMicro(metadata.started) : null);
+    md.setTime("completed", parseIsoMicro(date));
+    md.engineUuid = typeof metadata.engine === "string" ? metadata.engine : null;
+    md.engineId = typeof metadata.engine_id === "number" ? metadata.engine_id : this.#engineIdOf(md.engineUuid);
+    md.status = content.status === "ok" ? "ok" : content.status === "aborted" ? "aborted" : "error";
+    if (md.status === "ok") {
+      try {
+        const value = decodeValue(content, buffers);
+        const result = isExecute ? new ExecuteReply(md.engineId, Number(content.execution_count ?? 0), value, content.data as Json | null) : value;
+        if (isExecute) md.executeResult = (content.data as Record<string, unknown>) ?? null;
+        this.results.set(state.msgId, result);
+        state.resolve(result);
+      } catch (err) {
+        state.reject(err as Error);
+      }
+    } else {
+      const error = remoteErrorFrom(content, { engineId: md.engineId, engineUuid: md.engineUuid, method: isExecute ? "execute" : "apply" });
+      md.error = error;
+      state.reject(error);
+    }
+    this.#finish(state);
+  }
+
+  #finish(state: TaskState): void {
+    this.outstanding.delete(state.msgId);
+    this.#updateRef();
+  }
+
+  #stream(msg: Incoming): void {
+    const state = msg.parentId === undefined ? undefined : this.tasks.get(msg.parentId);
+    if (state === undefined) return;
+    const name = msg.content.name === "stderr" ? "stderr" : "stdout";
+    const text = String(msg.content.text ?? "");
+    state.metadata[name] += text;
+    this.emit("output", state.msgId, name, text);
+  }
+
+  #engineIdOf(uuid: string | null): number | null {
+    if (uuid === null) return null;
+    for (const [id, u] of this.engines) if (u === uuid) return id;
+    return null;
+  }
+
+  // ---- connection loss -----------------------------------------------------------------------
+
+  #onClose(conn: Connection): void {
+    if (conn !== this.#conn) return;
+    this.#conn = null;
+    for (const [id, p] of this.#requests) {
+      clearTimeout(p.timer);
+      p.reject(new ControllerError("the connection to the controller was lost"));
+      this.#requests.delete(id);
+    }
+    if (this.#closed) return;
+    this.emit("disconnected");
+    this.#reconnecting ??= this.#reconnect().finally(() => (this.#reconnecting = null));
+  }
+
+  async #reconnect(): Promise<void> {
+    const deadline = Date.now() + this.#opts.reconnectTimeout * 1000;
+    let delay = 100;
+    while (!this.#closed && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        await this.connect();
+        await this.#catchUp();
+        this.emit("reconnected");
+        return;
+      } catch (err) {
+        this.#log.warn("reconnect failed", { error: (err as Error).message });
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+    await this.close(new ControllerError(`lost the connection to the controller and could not reconnect within ${this.#opts.reconnectTimeout} s`));
+  }
+
+  /** After a reconnect: fetch replies that arrived while we were away. */
+  async #catchUp(): Promise<void> {
+    const ids = [...this.outstanding];
+    if (ids.length === 0) return;
+    const reply = await this.request("result_request", { msg_ids: ids });
+    this.fillFromRecord(reply);
+  }
+
+  /** Apply a `result_reply` (records of finished tasks) to the matching task states. */
+  fillFromRecord(reply: Incoming): void {
+    const results = (reply.content.results ?? {}) as Record<string, Json>;
+    const all = reply.buffers;
+    for (const [id, r] of Object.entries(results)) {
+      const state = this.tasks.get(id);
+      if (state === undefined || state.done) continue;
+      const [start, count] = (r.buffers as [number, number]) ?? [0, 0];
+      const header = r.result_header as Json;
+      const metadata = (r.result_metadata ?? {}) as Json;
+      if (typeof r.submitted === "string") state.metadata.setTime("submitted", parseIsoMicro(r.submitted));
+      state.metadata.stdout = String(r.stdout ?? "");
+      state.metadata.stderr = String(r.stderr ?? "");
+      this.applyReply(state, String(header.date), metadata, r.result_content as Json, all.slice(start, start + count), String(header.msg_type) === "execute_reply");
+      if (typeof r.received === "string") state.metadata.setTime("received", parseIsoMicro(r.received));
+    }
+  }
+
+  /** Track a task this client did not send (or sent in an earlier session): filled from the controller. */
+  adopt(msgId: string, record: Json | null): TaskState {
+    let state = this.tasks.get(msgId);
+    if (state !== undefined) return state;
+    state = new TaskState(msgId);
+    state.sent = true;
+    const submitted = record?.submitted;
+    state.metadata.setTime("submitted", typeof submitted === "string" ? parseIsoMicro(submitted) : nowMs());
+    this.tasks.set(msgId, state);
+    return state;
+  }
+
+  /** Close the connection; everything still pending fails with `reason`. */
+  async close(reason: Error = new ControllerError("the client is closed")): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const id of [...this.outstanding]) {
+      const state = this.tasks.get(id);
+      state?.reject(reason);
+      if (state !== undefined) this.#finish(state);
+    }
+    for (const [id, p] of this.#requests) {
+      clearTimeout(p.timer);
+      p.reject(reason);
+      this.#requests.delete(id);
+    }
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn !== null && !conn.closed) {
+      conn.socket.ref(); // keep the process alive until the close completes
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        conn.once("close", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        conn.close();
+      });
+    }
+    this.emit("closed");
+  }
+
+  /** Keep Node alive only while something is pending. */
+  #updateRef(): void {
+    const want = this.outstanding.size > 0 || this.#requests.size > 0 || this.#reconnecting !== null;
+    if (want === this.#refed || this.#conn === null) return;
+    this.#refed = want;
+    if (want) this.#conn.socket.ref();
+    else this.#conn.socket.unref();
+  }
+}
+
+function depIds(value: unknown): string[] {
+  if (Array.isArray(value)) return value.map(String);
+  if (typeof value === "string") return [value];
+  if (value !== null && typeof value === "object" && Array.isArray((value as Json).ids)) return ((value as Json).ids as unknown[]).map(String);
+  return [];
+}
+
+/** A result's value: deserialized, with functions it contains rebuilt from their source. */
+function decodeValue(content: Json, buffers: Buffer[]): unknown {
+  if (buffers.length === 0) return undefined;
+  const value = unpack(buffers);
+  if (content.specials !== true) return value;
+  return reviveSpecials(value, (s) => {
+    if (s["\u0000tsp"] === "fn") return globalThis.eval(`(${(s as { src: string }).src}\n)`);
+    return s;
+  });
+}
+
+export { isoMicro };

@@ -1,0 +1,57 @@
+/**
+ * Per-task metadata (ipyparallel's `Client.metadata` records): timestamps, where it ran, status,
+ * output. Dates are `Date`s; the precise (microsecond) times behind them feed `serialTime` and
+ * `wallTime`.
+ */
+import type { RemoteError } from "./errors.js";
+
+export type TaskStatus = "ok" | "error" | "aborted";
+
+/** Microsecond-resolution epoch times (milliseconds as floats) behind the Date fields. */
+export interface PreciseTimes {
+  submitted: number | null;
+  started: number | null;
+  completed: number | null;
+  received: number | null;
+}
+
+export const kPrecise: unique symbol = Symbol("tsparallel.preciseTimes");
+
+export class TaskMetadata {
+  msgId: string;
+  /** When the client sent the request. */
+  submitted: Date | null = null;
+  /** When the engine started the task (engine clock). */
+  started: Date | null = null;
+  /** When the engine finished it (engine clock). */
+  completed: Date | null = null;
+  /** When the client read the reply. */
+  received: Date | null = null;
+  engineId: number | null = null;
+  engineUuid: string | null = null;
+  status: TaskStatus | null = null;
+  error: RemoteError | null = null;
+  stdout = "";
+  stderr = "";
+  /** Rich outputs the task displayed. */
+  outputs: unknown[] = [];
+  /** The code of an `execute` request. */
+  executeInput: string | null = null;
+  /** The value of an `execute` cell, as `{ "text/plain": … }`. */
+  executeResult: Record<string, unknown> | null = null;
+  after: string[] = [];
+  follow: string[] = [];
+  label: string | null = null;
+  [kPrecise]: PreciseTimes = { submitted: null, started: null, completed: null, received: null };
+
+  constructor(msgId: string) {
+    this.msgId = msgId;
+    Object.defineProperty(this, kPrecise, { enumerable: false, writable: true, value: this[kPrecise] });
+  }
+
+  /** Set a timestamp from precise epoch milliseconds. */
+  setTime(field: keyof PreciseTimes, ms: number | null): void {
+    this[kPrecise][field] = ms;
+    this[field] = ms === null || Number.isNaN(ms) ? null : new Date(Math.floor(ms));
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * Cluster: start and stop a controller and its engines (ipyparallel's `Cluster` / `ipcluster`).
+ *
+ * @example
+ * await using cluster = await Cluster.start({ n: 4 });
+ * const rc = await cluster.connectClient();
+ * await rc.waitForEngines(4);
+ */
+import { readFileSync, readdirSync, rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { Client, type ClientOptions } from "../client/client.js";
+import { checks, validate } from "../client/options.js";
+import {
+  clientFile, clusterDir, clusterFile, engineFile, ensureDir, newClusterId, pidAlive, profileDir, writePrivateJson, type ConnectionInfo,
+} from "../protocol/connfile.js";
+import { isOurProcess, launchController, launchEngine, signal, stopProcess, type Launched } from "./launcher.js";
+
+export interface ClusterOptions {
+  /** Number of engines (default: the number of CPUs). */
+  n?: number;
+  profile?: string;
+  clusterId?: string;
+  /** Controller bind address (default 127.0.0.1). */
+  ip?: string;
+  /** How engines are started ("local"). */
+  engineLauncher?: "local";
+  /** Task record store ("memory"). */
+  db?: "memory";
+  /** How this host's clients and engines reach the controller: "unix" (default) or "tcp". */
+  transport?: "unix" | "tcp";
+  /** Load-balancing scheme (default "leastload"). */
+  scheme?: "leastload" | "lru" | "twobin" | "weighted" | "plainrandom";
+  /** Tasks in flight per engine for load balancing (default 1; 0 = unlimited). */
+  hwm?: number;
+  /** Heartbeat period in seconds (default 1) and misses before an engine is declared dead (default 8). */
+  heartbeatPeriod?: number;
+  heartbeatMisses?: number;
+  /** Seconds `startAndConnect` waits for the engines (default 60). */
+  engineTimeout?: number;
+  /** Keep running after this process exits (`tsparallel cluster start --daemonize`). */
+  daemonize?: boolean;
+  /** Extra environment for the controller and engines. */
+  env?: Record<string, string>;
+}
+
+/** What the cluster file records (for `tsparallel cluster stop` and `list`). */
+export interface ClusterRecord {
+  clusterId: string;
+  profile: string;
+  n: number;
+  created: string;
+  connectionFile: string;
+  engineFile: string;
+  controller: { pid: number; log: string };
+  engines: Array<{ pid: number; log: string }>;
+  daemon: boolean;
+}
+
+const SCHEMA = {
+  n: checks.nonNegativeInt, profile: checks.string, clusterId: checks.string, ip: checks.string,
+  engineLauncher: checks.oneOf("local"), db: checks.oneOf("memory"), transport: checks.oneOf("unix", "tcp"),
+  scheme: checks.oneOf("leastload", "lru", "twobin", "weighted", "plainrandom"), hwm: checks.nonNegativeInt,
+  heartbeatPeriod: checks.seconds, heartbeatMisses: checks.positiveInt, engineTimeout: checks.seconds,
+  daemonize: checks.boolean, env: checks.any,
+};
+
+const live = new Set<Cluster>();
+let exitHookInstalled = false;
+
+/** When this process exits, take the clusters it started (not daemonized) with it. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const c of live) c.killNow();
+  });
+}
+
+export class Cluster {
+  readonly profile: string;
+  readonly clusterId: string;
+  readonly n: number;
+  readonly #opts: ClusterOptions;
+  #controller: Launched | null = null;
+  #engines: Launched[] = [];
+  #info: ConnectionInfo | null = null;
+  #client: Client | null = null;
+  #clients: Client[] = [];
+  #stopping: Promise<void> | null = null;
+  #engineIndex = 0;
+
+  constructor(opts: ClusterOptions = {}) {
+    this.#opts = validate<ClusterOptions>("Cluster()", opts, SCHEMA);
+    this.profile = opts.profile ?? "default";
+    profileDir(this.profile); // validates the name
+    this.clusterId = opts.clusterId ?? newClusterId();
+    this.n = opts.n ?? availableParallelism();
+  }
+
+  /** `new Cluster(opts)` and `start()`. */
+  static async start(opts: ClusterOptions = {}): Promise<Cluster> {
+    const c = new Cluster(opts);
+    await c.start();
+    return c;
+  }
+
+  /** Path of the client connection file. */
+  get connectionFile(): string {
+    return clientFile(this.profile, this.clusterId);
+  }
+
+  get engineConnectionFile(): string {
+    return engineFile(this.profile, this.clusterId);
+  }
+
+  /** pids of the processes this object started (controller first). */
+  get pids(): { controller: number | null; engines: number[] } {
+    return { controller: this.#controller?.pid ?? null, engines: this.#engines.map((e) => e.pid) };
+  }
+
+  get running(): boolean {
+    return this.#controller !== null && this.#stopping === null;
+  }
+
+  /** Start the controller, then the engines. Resolves once the controller answers. */
+  async start(): Promise<void> {
+    if (this.#controller !== null) throw new Error(`cluster ${this.clusterId} is already started`);
+    const daemon = this.#opts.daemonize === true;
+    if (!daemon) {
+      live.add(this);
+      installExitHook();
+    }
+    const { proc, info } = await launchController({
+      profile: this.profile, clusterId: this.clusterId, args: this.#controllerArgs(), ownerPid: daemon ? null : process.pid,
+      timeoutMs: 30_000, env: this.#opts.env ?? {},
+    });
+    this.#controller = proc;
+    this.#info = info;
+    this.#launchEngines(this.n);
+    this.#writeRecord();
+  }
+
+  #controllerArgs(): string[] {
+    const o = this.#opts;
+    const args = ["--ip", o.ip ?? "127.0.0.1", "--transport", o.transport ?? "unix"];
+    if (o.scheme !== undefined) args.push("--scheme", o.scheme);
+    if (o.hwm !== undefined) args.push("--hwm", String(o.hwm));
+    if (o.heartbeatPeriod !== undefined) args.push("--hb-period", String(Math.round(o.heartbeatPeriod * 1000)));
+    if (o.heartbeatMisses !== undefined) args.push("--hb-misses", String(o.heartbeatMisses));
+    return args;
+  }
+
+  #launchEngines(k: number): Launched[] {
+    const daemon = this.#opts.daemonize === true;
+    const started = Array.from({ length: k }, () =>
+      launchEngine({
+        profile: this.profile, clusterId: this.clusterId, engineFile: this.engineConnectionFile, index: this.#engineIndex++,
+        args: this.#opts.transport === "tcp" ? ["--transport", "tcp"] : [], ownerPid: daemon ? null : process.pid, env: this.#opts.env ?? {},
+      }),
+    );
+    this.#engines.push(...started);
+    return started;
+  }
+
+  #writeRecord(): void {
+    const record: ClusterRecord = {
+      clusterId: this.clusterId, profile: this.profile, n: this.#engines.length, created: new Date().toISOString(),
+      connectionFile: this.connectionFile, engineFile: this.engineConnectionFile,
+      controller: { pid: this.#controller!.pid, log: this.#controller!.log },
+      engines: this.#engines.map((e) => ({ pid: e.pid, log: e.log })),
+      daemon: this.#opts.daemonize === true,
+    };
+    ensureDir(clusterDir(this.profile));
+    writePrivateJson(clusterFile(this.profile, this.clusterId), record);
+  }
+
+  /** A Client for this cluster. */
+  async connectClient(opts: Omit<ClientOptions, "connectionFile" | "clusterId" | "profile"> = {}): Promise<Client> {
+    if (this.#controller === null) throw new Error("the cluster is not started");
+    const client = await Client.connect({ ...opts, connectionFile: this.connectionFile });
+    this.#clients.push(client);
+    return client;
+  }
+
+  /** `start`, `connectClient`, then wait for the engines. */
+  async startAndConnect(opts: Omit<ClientOptions, "connectionFile" | "clusterId" | "profile"> = {}): Promise<Client> {
+    await this.start();
+    try {
+      const rc = await this.connectClient(opts);
+      await rc.waitForEngines(this.n, { timeout: this.#opts.engineTimeout ?? 60 });
+      return rc;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Start `k` more engines. */
+  async addEngines(k = 1): Promise<void> {
+    if (this.#controller === null) throw new Error("the cluster is not started");
+    this.#launchEngines(k);
+    this.#writeRecord();
+  }
+
+  /** Stop engines by engine id (default: all of them). */
+  async stopEngines(ids?: number[]): Promise<void> {
+    if (ids === undefined) {
+      const engines = this.#engines;
+      this.#engines = [];
+      await Promise.all(engines.map((e) => stopProcess(e)));
+    } else {
+      const client = await this.#controlClient();
+      const pids = new Set(ids.map((id) => client.hosts.get(id)?.pid).filter((p): p is number => p !== undefined));
+      const chosen = this.#engines.filter((e) => pids.has(e.pid));
+      this.#engines = this.#engines.filter((e) => !pids.has(e.pid));
+      await Promise.all(chosen.map((e) => stopProcess(e)));
+    }
+    this.#writeRecord();
+  }
+
+  /** Stop every engine and start as many again. */
+  async restartEngines(): Promise<void> {
+    const k = this.#engines.length;
+    await this.stopEngines();
+    this.#launchEngines(k);
+    this.#writeRecord();
+  }
+
+  /** Send a signal to every engine process (SIGINT interrupts the running task). */
+  async signalEngines(sig: NodeJS.Signals | number = "SIGINT"): Promise<void> {
+    for (const e of this.#engines) signal(e.pid, sig);
+  }
+
+  async #controlClient(): Promise<Client> {
+    this.#client ??= await this.connectClient({ timeout: 10 });
+    return this.#client;
+  }
+
+  /** Stop engines, then the controller; remove the cluster's files. Succeeds also when processes already died. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    await Promise.all(this.#clients.map((c) => c.close()));
+    await Promise.all(this.#engines.map((e) => stopProcess(e)));
+    if (this.#controller !== null) await stopProcess(this.#controller);
+    this.#removeFiles();
+    live.delete(this);
+  }
+
+  #removeFiles(): void {
+    for (const f of [this.connectionFile, this.engineConnectionFile, clusterFile(this.profile, this.clusterId)]) rmSync(f, { force: true });
+    if (this.#info?.unixPath) rmSync(this.#info.unixPath, { force: true });
+  }
+
+  /** Synchronous last resort at process exit: SIGKILL everything this object started. */
+  killNow(): void {
+    for (const e of this.#engines) signal(e.pid, "SIGKILL");
+    if (this.#controller !== null) signal(this.#controller.pid, "SIGKILL");
+    try {
+      this.#removeFiles();
+    } catch {
+      // exiting anyway
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/** The clusters recorded in a profile. */
+export function listClusters(profile = "default"): Array<ClusterRecord & { running: boolean; enginesAlive: number }> {
+  let names: string[] = [];
+  try {
+    names = readdirSync(clusterDir(profile)).filter((n) => n.startsWith("cluster-") && n.endsWith(".json"));
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    try {
+      const r = JSON.parse(readFileSync(join(clusterDir(profile), name), "utf8")) as ClusterRecord;
+      return [{ ...r, running: pidAlive(r.controller.pid), enginesAlive: r.engines.filter((e) => pidAlive(e.pid)).length }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Stop a recorded cluster by its files (the CLI's `cluster stop`): engines, then controller, by pid. */
+export async function stopRecordedCluster(record: ClusterRecord): Promise<void> {
+  const ours = (pid: number) => isOurProcess(pid, record.clusterId);
+  await Promise.all(record.engines.filter((e) => ours(e.pid)).map((e) => stopProcess({ pid: e.pid })));
+  if (ours(record.controller.pid)) await stopProcess({ pid: record.controller.pid });
+  for (const f of [record.connectionFile, record.engineFile, clusterFile(record.profile, record.clusterId)]) rmSync(f, { force: true });
+}

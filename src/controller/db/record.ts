@@ -1,0 +1,79 @@
+/**
+ * The controller's record of a task: the request and the reply as received (the raw message bytes,
+ * so a result can be sent again to any client), where it ran, its timestamps and output.
+ */
+import type { Header, Json } from "../../protocol/messages.js";
+
+export type TaskStatus = "ok" | "error" | "aborted";
+
+export interface TaskRecord {
+  msgId: string;
+  header: Header;
+  metadata: Json;
+  clientSession: string;
+  queue: "direct" | "task";
+  engineId: number | null;
+  engineUuid: string | null;
+  submitted: string;
+  started: string | null;
+  completed: string | null;
+  received: string | null;
+  resubmitted: string | null;
+  status: TaskStatus | null;
+  resultHeader: Header | null;
+  resultMetadata: Json | null;
+  stdout: string;
+  stderr: string;
+  label: string | null;
+  /** The request message as received (retained copy). */
+  requestRaw: Buffer[];
+  /** The reply message, once there is one. */
+  replyRaw: Buffer[] | null;
+}
+
+/** Keep a buffer without pinning the large read chunk a small slice may belong to. */
+export function retain(buf: Uint8Array): Buffer {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  return b.byteLength * 2 < b.buffer.byteLength ? Buffer.from(b) : b;
+}
+
+export function retainAll(raw: readonly Uint8Array[]): Buffer[] {
+  if (raw.length > 1) {
+    const total = raw.reduce((s, b) => s + b.byteLength, 0);
+    // many small pieces: one compact copy
+    if (total < 64 * 1024) return [Buffer.concat(raw as Uint8Array[], total)];
+  }
+  return raw.map(retain);
+}
+
+export function recordBytes(r: TaskRecord): number {
+  let n = 0;
+  for (const b of r.requestRaw) n += b.byteLength;
+  for (const b of r.replyRaw ?? []) n += b.byteLength;
+  return n;
+}
+
+/** Columns a query may name. camelCase; ipyparallel's snake_case names are accepted too. */
+export const RECORD_KEYS = [
+  "msgId", "header", "metadata", "content", "buffers", "clientSession", "queue", "engineId", "engineUuid",
+  "submitted", "started", "completed", "received", "resubmitted", "status", "resultHeader", "resultMetadata",
+  "resultContent", "resultBuffers", "stdout", "stderr", "label",
+] as const;
+
+export type RecordKey = (typeof RECORD_KEYS)[number];
+
+const SNAKE: Record<string, RecordKey> = {
+  msg_id: "msgId", client_uuid: "clientSession", engine_id: "engineId", engine_uuid: "engineUuid",
+  result_header: "resultHeader", result_metadata: "resultMetadata", result_content: "resultContent",
+  result_buffers: "resultBuffers",
+};
+
+export function recordKey(name: string): RecordKey {
+  const key = (SNAKE[name] ?? name) as RecordKey;
+  if (!RECORD_KEYS.includes(key)) throw new KeyError(`Illegal testing key: ${JSON.stringify(name)}`);
+  return key;
+}
+
+export class KeyError extends Error {
+  override name = "KeyError";
+}

@@ -1,0 +1,510 @@
+/**
+ * The hub: who is connected, where each task goes, and the record of every task. It routes on
+ * headers and metadata alone and forwards the bytes it received; payloads are never deserialized.
+ */
+import type { Connection, DropStats, Hello } from "../protocol/connection.js";
+import type { Logger } from "../protocol/log.js";
+import { encodeMessage, makeHeader, type Header, type Incoming, type Json, type OutMessage } from "../protocol/messages.js";
+import type { Authenticator } from "../protocol/auth.js";
+import { isoMicro } from "../protocol/time.js";
+import { decodeRaw } from "../protocol/wire.js";
+import type { TaskDb } from "./db/memory.js";
+import { retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
+import { EngineRegistry, type EngineEntry } from "./engines.js";
+import { Fanouts } from "./fanout.js";
+import { HeartMonitor } from "./heartbeat.js";
+import { parseDependency } from "./scheduler/dependency.js";
+import type { SchemeName } from "./scheduler/schemes.js";
+import { TaskScheduler, type Job } from "./scheduler/task.js";
+
+export interface HubOptions {
+  session: string;
+  auth: Authenticator;
+  stats: DropStats;
+  log: Logger;
+  db: TaskDb;
+  scheme: SchemeName;
+  hwm: number;
+  hbPeriod: number;
+  hbMisses: number;
+  /** Called when a client asks the controller itself to shut down. */
+  onShutdown: () => void;
+}
+
+type ClientHandler = (conn: Connection, session: string, msg: Incoming) => void;
+
+export class Hub {
+  readonly engines = new EngineRegistry();
+  readonly clients = new Map<string, Connection>();
+  readonly db: TaskDb;
+  readonly scheduler: TaskScheduler;
+  readonly monitor: HeartMonitor;
+  readonly session: string;
+  readonly #opts: HubOptions;
+  readonly #log: Logger;
+  readonly #entries = new WeakMap<Connection, EngineEntry>();
+  readonly #pendingHearts = new Map<string, Connection>();
+  readonly #fanouts: Fanouts;
+  /** Clients (other than the sender) waiting for a task's reply: msg id → sessions. */
+  readonly #watchers = new Map<string, Set<string>>();
+  readonly #clientHandlers: Record<string, ClientHandler>;
+
+  constructor(opts: HubOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.session = opts.session;
+    this.db = opts.db;
+    this.scheduler = new TaskScheduler(this.#schedulerHost(), { scheme: opts.scheme, hwm: opts.hwm });
+    this.monitor = new HeartMonitor({
+      period: opts.hbPeriod,
+      misses: opts.hbMisses,
+      targets: () => this.engines.all().map((e) => this.#heartTarget(e)),
+      onDead: (id) => this.#engineGone(id, "missed heartbeats"),
+    });
+    this.#fanouts = new Fanouts(this, opts.log);
+    this.#clientHandlers = this.#makeClientHandlers();
+  }
+
+  start(): void {
+    this.monitor.start();
+  }
+
+  stop(): void {
+    this.monitor.stop();
+    this.#fanouts.cancelAll();
+  }
+
+  /** A connection passed its handshake. */
+  attach(conn: Connection, hello: Hello): void {
+    if (hello.role === "client") return this.#attachClient(conn, hello.session);
+    if (hello.role === "engine") {
+      conn.on("message", (m) => this.#fromEngine(conn, m));
+      conn.on("close", () => this.#engineConnClosed(conn));
+      return;
+    }
+    if (hello.role === "heart") return this.#attachHeart(conn, String(hello.uuid ?? ""));
+    this.#opts.stats.count("unknown role");
+    conn.close(true);
+  }
+
+  /** Sign and send a message made by the controller. */
+  send(conn: Connection, msgType: string, content: Json, parent: Header | null = null, buffers: Uint8Array[] = [], metadata: Json = {}): void {
+    conn.send({ header: makeHeader(msgType, this.session), parent, content, buffers, metadata });
+  }
+
+  drop(reason: string, msg: Incoming): void {
+    this.#opts.stats.count(reason);
+    this.#log.warn("dropped message", { reason, msgType: msg.msgType, msgId: msg.header.msg_id });
+  }
+
+  // ---- clients --------------------------------------------------------------------------------
+
+  #attachClient(conn: Connection, session: string): void {
+    this.clients.get(session)?.close(true);
+    this.clients.set(session, conn);
+    conn.on("message", (m) => {
+      const handler = this.#clientHandlers[m.msgType];
+      if (handler === undefined) return this.drop(`unknown message type ${JSON.stringify(m.msgType).slice(0, 40)}`, m);
+      try {
+        handler(conn, session, m);
+      } catch (err) {
+        this.#log.error("client request failed", { msgType: m.msgType, error: String(err) });
+        this.send(conn, m.msgType.replace(/_request$/, "_reply"), errorContent(err), m.header);
+      }
+    });
+    conn.on("close", () => {
+      if (this.clients.get(session) === conn) this.clients.delete(session);
+    });
+  }
+
+  #makeClientHandlers(): Record<string, ClientHandler> {
+    const submit: ClientHandler = (conn, session, msg) => this.#submit(conn, session, msg);
+    return {
+      apply_request: submit,
+      execute_request: submit,
+      connection_request: (conn, _s, msg) => this.send(conn, "connection_reply", { status: "ok", engines: this.#engineTable(), hosts: this.#hostTable() }, msg.header),
+      queue_request: (conn, _s, msg) => this.send(conn, "queue_reply", this.#queueStatus(msg.content), msg.header),
+      abort_request: (conn, _s, msg) => this.#abort(conn, msg),
+      clear_request: (conn, _s, msg) => this.#fanouts.start(conn, msg, "clear_request", this.#targets(msg.content), {}),
+      signal_request: (conn, _s, msg) => this.#fanouts.start(conn, msg, "signal_request", this.#targets(msg.content), { sig: msg.content.sig }, "heart"),
+      shutdown_request: (conn, _s, msg) => this.#shutdown(conn, msg),
+    };
+  }
+
+  /** Register extra client handlers (task-record queries live in their own module). */
+  addClientHandlers(handlers: Record<string, ClientHandler>): void {
+    Object.assign(this.#clientHandlers, handlers);
+  }
+
+  #engineTable(): Record<string, string> {
+    return Object.fromEntries(this.engines.all().map((e) => [String(e.id), e.uuid]));
+  }
+
+  #hostTable(): Record<string, { pid: number; hostname: string }> {
+    return Object.fromEntries(this.engines.all().map((e) => [String(e.id), { pid: e.pid, hostname: e.hostname }]));
+  }
+
+  #targets(content: Json): number[] {
+    const t = content.targets;
+    if (t === null || t === undefined || t === "all") return this.engines.ids();
+    if (!Array.isArray(t) || !t.every((x) => Number.isInteger(x))) throw new TypeError("targets must be a list of engine ids");
+    const unknown = t.filter((id) => this.engines.get(id as number) === undefined);
+    if (unknown.length > 0) throw new RangeError(`no engine with id ${unknown.join(", ")} (registered: ${this.engines.ids().join(", ") || "none"})`);
+    return t as number[];
+  }
+
+  #queueStatus(content: Json): Json {
+    const verbose = content.verbose === true;
+    const out: Json = { status: "ok" };
+    for (const id of this.#targets(content)) {
+      const e = this.engines.get(id)!;
+      const tasks = this.scheduler.inFlight(id);
+      out[String(id)] = verbose
+        ? { queue: [...e.direct], completed: e.completed, tasks }
+        : { queue: e.direct.size, completed: e.completed, tasks: tasks.length };
+    }
+    out.unassigned = verbose ? this.scheduler.unassignedIds() : this.scheduler.unassigned;
+    return out;
+  }
+
+  // ---- tasks ----------------------------------------------------------------------------------
+
+  /** Forward the task's reply to this client too when it arrives. */
+  watch(msgId: string, session: string): void {
+    let set = this.#watchers.get(msgId);
+    if (set === undefined) this.#watchers.set(msgId, (set = new Set()));
+    set.add(session);
+  }
+
+  #notifyWatchers(record: TaskRecord, raw: readonly Uint8Array[]): void {
+    const sessions = this.#watchers.get(record.msgId);
+    if (sessions === undefined) return;
+    this.#watchers.delete(record.msgId);
+    for (const s of sessions) {
+      if (s !== record.clientSession) this.clients.get(s)?.write(raw);
+    }
+  }
+
+  /** Take a task request (from a client, or a resubmission made by the controller). */
+  submitMessage(conn: Connection, session: string, msg: Incoming): void {
+    this.#submit(conn, session, msg);
+  }
+
+  #submit(conn: Connection, session: string, msg: Incoming): void {
+    const md = msg.metadata;
+    const record = this.#newRecord(msg, session, md.route === "direct" ? "direct" : "task");
+    if (md.route === "direct") return this.#submitDirect(conn, record, msg);
+    if (md.route !== "task") return this.failTask(record, "TypeError", `unknown route ${JSON.stringify(md.route)}`);
+    let job: Job;
+    try {
+      job = this.#makeJob(record, msg.raw);
+    } catch (err) {
+      return this.failTask(record, (err as Error).name, (err as Error).message);
+    }
+    this.scheduler.submit(job);
+  }
+
+  #submitDirect(conn: Connection, record: TaskRecord, msg: Incoming): void {
+    const engine = this.engines.get(Number(msg.metadata.engine));
+    if (engine === undefined) {
+      return this.failTask(record, "EngineError", `engine ${String(msg.metadata.engine)} is not registered`);
+    }
+    record.engineId = engine.id;
+    record.engineUuid = engine.uuid;
+    engine.direct.add(record.msgId);
+    this.forward(engine.conn, msg.raw, conn);
+  }
+
+  #newRecord(msg: Incoming, session: string, queue: "direct" | "task"): TaskRecord {
+    const record: TaskRecord = {
+      msgId: msg.header.msg_id,
+      header: msg.header,
+      metadata: msg.metadata,
+      clientSession: session,
+      queue,
+      engineId: null,
+      engineUuid: null,
+      submitted: msg.header.date,
+      started: null,
+      completed: null,
+      received: null,
+      resubmitted: null,
+      status: null,
+      resultHeader: null,
+      resultMetadata: null,
+      stdout: "",
+      stderr: "",
+      label: typeof msg.metadata.label === "string" ? msg.metadata.label : null,
+      requestRaw: retainAll(msg.raw),
+      replyRaw: null,
+    };
+    this.db.add(record);
+    return record;
+  }
+
+  #makeJob(record: TaskRecord, raw: Buffer[]): Job {
+    const md = record.metadata;
+    const targets = md.targets ?? null;
+    if (targets !== null && (!Array.isArray(targets) || !targets.every(Number.isInteger))) {
+      throw new TypeError("targets must be a list of engine ids");
+    }
+    const timeout = md.timeout ?? null;
+    if (timeout !== null && (typeof timeout !== "number" || !(timeout >= 0))) throw new TypeError("timeout must be a number of seconds >= 0");
+    const retries = md.retries ?? 0;
+    if (!Number.isInteger(retries) || (retries as number) < 0) throw new TypeError("retries must be an integer >= 0");
+    return {
+      msgId: record.msgId,
+      raw,
+      clientSession: record.clientSession,
+      targets: targets as number[] | null,
+      after: parseDependency(md.after),
+      follow: parseDependency(md.follow),
+      timeout: timeout as number | null,
+      retries: retries as number,
+      blacklist: new Set(),
+      timer: null,
+      lastFailure: null,
+    };
+  }
+
+  /** Write to a peer; when it is backed up, stop reading from the source until it drains. */
+  forward(dest: Connection, raw: readonly Uint8Array[], src: Connection | null): void {
+    if (dest.write(raw) || src === null || src.socket.isPaused()) return;
+    src.socket.pause();
+    dest.once("drain", () => src.socket.resume());
+    dest.once("close", () => src.socket.resume());
+  }
+
+  /** Finish a task with an error made by the controller (engine death, abort, dependencies). */
+  failTask(record: TaskRecord, ename: string, evalue: string, status: TaskStatus = "error"): void {
+    if (record.status !== null) return;
+    const metadata = { status, engine: record.engineUuid, engine_id: record.engineId, started: null, dependencies_met: ename !== "UnmetDependency" };
+    const content = { status, ename, evalue, traceback: "", engine_info: {} };
+    const msg: OutMessage = { header: makeHeader(replyType(record.header.msg_type), this.session), parent: record.header, metadata, content };
+    const chunks = encodeMessage(this.#opts.auth, msg);
+    this.#finish(record, msg.header, metadata, chunks);
+    const client = this.clients.get(record.clientSession);
+    if (client !== undefined) client.write(chunks);
+    this.#notifyWatchers(record, chunks);
+    this.scheduler.taskDone(record.msgId);
+  }
+
+  #finish(record: TaskRecord, header: Header, metadata: Json, raw: readonly Uint8Array[]): void {
+    const now = isoMicro();
+    this.db.update(record.msgId, {
+      status: (metadata.status as TaskStatus) ?? "error",
+      started: typeof metadata.started === "string" ? metadata.started : record.started,
+      completed: header.date ?? now,
+      received: now,
+      resultHeader: header,
+      resultMetadata: metadata,
+      replyRaw: retainAll(raw),
+    });
+  }
+
+  #schedulerHost() {
+    return {
+      assign: (job: Job, engineId: number) => {
+        const e = this.engines.get(engineId)!;
+        this.db.update(job.msgId, { engineId, engineUuid: e.uuid });
+        this.forward(e.conn, job.raw, null);
+      },
+      fail: (job: Job, ename: string, evalue: string) => {
+        if (this.db.has(job.msgId)) this.failTask(this.db.get(job.msgId), ename, evalue);
+      },
+      giveUp: (job: Job) => {
+        if (job.lastFailure !== null) this.#deliverReply(this.db.get(job.msgId), job.lastFailure, null);
+      },
+      outcome: (msgId: string) => {
+        if (!this.db.has(msgId)) return undefined;
+        const r = this.db.get(msgId);
+        const outcome = r.status === null ? null : r.status === "ok" ? ("ok" as const) : ("failed" as const);
+        return { outcome, engineId: r.engineId };
+      },
+    };
+  }
+
+  /** Record a reply and pass it to the task's client. */
+  #deliverReply(record: TaskRecord, raw: Buffer[], parsed: Incoming | null): void {
+    const { header, metadata } = parsed ?? decodeHead(raw);
+    this.#finish(record, header, metadata, raw);
+    const client = this.clients.get(record.clientSession);
+    if (client !== undefined) this.forward(client, raw, parsed === null ? null : this.engines.byUuid(String(metadata.engine))?.conn ?? null);
+    this.#notifyWatchers(record, raw);
+    this.scheduler.taskDone(record.msgId);
+  }
+
+  #abort(conn: Connection, msg: Incoming): void {
+    const ids = Array.isArray(msg.content.msg_ids) ? (msg.content.msg_ids as string[]) : null;
+    const aborted: string[] = [];
+    for (const job of this.scheduler.abort(ids)) {
+      this.failTask(this.db.get(job.msgId), "TaskAborted", `task ${job.msgId} was aborted before it ran`, "aborted");
+      aborted.push(job.msgId);
+    }
+    const engines = ids === null ? this.#targets(msg.content) : this.#enginesHolding(ids);
+    this.#fanouts.start(conn, msg, "abort_request", engines, { msg_ids: ids }, "engine", (parts) => ({
+      aborted: [...aborted, ...Object.values(parts).flatMap((p) => (Array.isArray(p.aborted) ? (p.aborted as string[]) : []))],
+    }));
+  }
+
+  #enginesHolding(ids: string[]): number[] {
+    const out = new Set<number>();
+    for (const id of ids) {
+      if (!this.db.has(id)) continue;
+      const r = this.db.get(id);
+      if (r.status === null && r.engineId !== null && this.engines.get(r.engineId) !== undefined) out.add(r.engineId);
+    }
+    return [...out];
+  }
+
+  #shutdown(conn: Connection, msg: Incoming): void {
+    const hub = msg.content.hub === true;
+    const targets = this.#targets(msg.content);
+    this.#fanouts.start(conn, msg, "shutdown_request", targets, {}, "engine", () => ({}), () => {
+      if (!hub) return;
+      for (const c of this.clients.values()) this.send(c, "shutdown_notification", {});
+      this.#opts.onShutdown();
+    });
+  }
+
+  // ---- engines --------------------------------------------------------------------------------
+
+  #fromEngine(conn: Connection, msg: Incoming): void {
+    const entry = this.#entries.get(conn);
+    if (entry === undefined) {
+      if (msg.msgType === "registration_request") return this.#register(conn, msg);
+      return this.drop("engine message before registration", msg);
+    }
+    switch (msg.msgType) {
+      case "apply_reply":
+      case "execute_reply":
+        return this.#taskReply(entry, msg);
+      case "stream":
+      case "display_data":
+      case "error":
+        return this.#iopub(msg);
+      default:
+        if (msg.msgType.endsWith("_reply") && this.#fanouts.reply(entry.id, msg)) return;
+        return this.drop(`unknown message type ${JSON.stringify(msg.msgType).slice(0, 40)}`, msg);
+    }
+  }
+
+  #register(conn: Connection, msg: Incoming): void {
+    const uuid = String(msg.content.uuid ?? "");
+    if (uuid.length === 0 || this.engines.byUuid(uuid) !== undefined) {
+      this.send(conn, "registration_reply", { status: "error", ename: "KeyError", evalue: `uuid ${JSON.stringify(uuid)} is missing or in use` }, msg.header);
+      return;
+    }
+    const requested = typeof msg.content.id === "number" ? msg.content.id : undefined;
+    const id = this.engines.assignId(uuid, requested);
+    const now = Date.now();
+    const entry: EngineEntry = {
+      id, uuid, conn, heart: null, registeredAt: now, lastBeat: now, direct: new Set(), completed: 0,
+      hostname: String(msg.content.hostname ?? ""), pid: Number(msg.content.pid ?? 0),
+    };
+    this.engines.add(entry);
+    this.#entries.set(conn, entry);
+    const heart = this.#pendingHearts.get(uuid);
+    if (heart !== undefined) this.#bindHeart(entry, heart);
+    this.send(conn, "registration_reply", { status: "ok", id, hb_period: this.monitor.period }, msg.header);
+    for (const c of this.clients.values()) this.send(c, "registration_notification", { id, uuid, pid: entry.pid, hostname: entry.hostname });
+    this.scheduler.addEngine(id);
+    this.#log.info("engine registered", { id, uuid, hostname: entry.hostname, enginePid: entry.pid });
+  }
+
+  #taskReply(entry: EngineEntry, msg: Incoming): void {
+    const msgId = msg.parentId;
+    if (msgId === undefined || !this.db.has(msgId)) return this.drop("reply to an unknown task", msg);
+    const record = this.db.get(msgId);
+    if (record.status !== null) return this.drop("reply to a finished task", msg);
+    if (record.queue === "task") {
+      const ok = msg.metadata.status === "ok" || msg.metadata.status === "aborted";
+      if (this.scheduler.finished(msgId, entry.id, ok, msg.raw) === "retry") return;
+    } else {
+      entry.direct.delete(msgId);
+    }
+    entry.completed += 1;
+    this.#deliverReply(record, msg.raw, msg);
+  }
+
+  #iopub(msg: Incoming): void {
+    const msgId = msg.parentId;
+    if (msgId === undefined || !this.db.has(msgId)) return this.drop("output of an unknown task", msg);
+    const record = this.db.get(msgId);
+    if (msg.msgType === "stream") {
+      const name = msg.content.name === "stderr" ? "stderr" : "stdout";
+      record[name] += String(msg.content.text ?? "");
+    }
+    const client = this.clients.get(record.clientSession);
+    if (client !== undefined) this.forward(client, msg.raw, null);
+  }
+
+  #engineConnClosed(conn: Connection): void {
+    const entry = this.#entries.get(conn);
+    if (entry !== undefined) this.#engineGone(entry.id, "connection closed");
+  }
+
+  /** An engine left or died: fail what it held, tell every client. */
+  #engineGone(id: number, reason: string): void {
+    const entry = this.engines.remove(id);
+    if (entry === undefined) return;
+    this.#log.warn("engine unregistered", { id, uuid: entry.uuid, reason });
+    entry.conn.close(true);
+    entry.heart?.close(true);
+    for (const msgId of entry.direct) {
+      this.failTask(this.db.get(msgId), "EngineError", `Engine ${id} died while running task ${msgId} (${reason})`);
+    }
+    entry.direct.clear();
+    this.scheduler.removeEngine(id);
+    this.#fanouts.engineGone(id);
+    for (const c of this.clients.values()) this.send(c, "unregistration_notification", { id, uuid: entry.uuid, reason });
+  }
+
+  // ---- hearts ---------------------------------------------------------------------------------
+
+  #attachHeart(conn: Connection, uuid: string): void {
+    const entry = this.engines.byUuid(uuid);
+    if (entry !== undefined) this.#bindHeart(entry, conn);
+    else this.#pendingHearts.set(uuid, conn);
+    conn.on("close", () => {
+      if (this.#pendingHearts.get(uuid) === conn) this.#pendingHearts.delete(uuid);
+      const e = this.engines.byUuid(uuid);
+      if (e?.heart === conn) e.heart = null;
+    });
+  }
+
+  #bindHeart(entry: EngineEntry, conn: Connection): void {
+    this.#pendingHearts.delete(entry.uuid);
+    entry.heart = conn;
+    entry.lastBeat = Date.now();
+    conn.on("message", (m) => {
+      if (m.msgType === "pong") entry.lastBeat = Date.now();
+      else if (!(m.msgType.endsWith("_reply") && this.#fanouts.reply(entry.id, m))) this.drop("unknown heart message", m);
+    });
+  }
+
+  #heartTarget(e: EngineEntry) {
+    return {
+      id: e.id,
+      lastBeat: e.lastBeat,
+      ping: (beat: number) => {
+        if (e.heart !== null) this.send(e.heart, "ping", { beat });
+      },
+    };
+  }
+}
+
+export function replyType(requestType: string): string {
+  return requestType.replace(/_request$/, "_reply");
+}
+
+export function errorContent(err: unknown): Json {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { status: "error", ename: e.name, evalue: e.message, traceback: e.stack ?? "", engine_info: {} };
+}
+
+/** Header and metadata of a raw message we made or stored. */
+function decodeHead(raw: Buffer[]): { header: Header; metadata: Json } {
+  const m = decodeRaw(raw);
+  return { header: JSON.parse(m.head[1]!.toString("utf8")) as Header, metadata: JSON.parse(m.head[3]!.toString("utf8")) as Json };
+}

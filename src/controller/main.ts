@@ -1,0 +1,73 @@
+/** `tsparallel controller`: run the controller process. */
+import process from "node:process";
+import { localHostname, newClusterId, newKey, pidAlive } from "../protocol/connfile.js";
+import { jsonLogger, type LogLevel } from "../protocol/log.js";
+import { isSchemeName, type SchemeName } from "./scheduler/schemes.js";
+import { Controller, defaultLocation } from "./server.js";
+
+export interface ControllerMainOptions {
+  profile?: string;
+  clusterId?: string;
+  ip?: string;
+  port?: number;
+  location?: string;
+  unix?: boolean;
+  transport?: "unix" | "tcp";
+  scheme?: string;
+  hwm?: number;
+  hbPeriod?: number;
+  hbMisses?: number;
+  key?: string;
+  ownerPid?: number;
+  logLevel?: LogLevel;
+  dbRecordLimit?: number;
+  dbSizeLimit?: number;
+}
+
+export async function runController(opts: ControllerMainOptions): Promise<Controller> {
+  const scheme = opts.scheme ?? "leastload";
+  if (!isSchemeName(scheme)) throw new TypeError(`Invalid scheme ${JSON.stringify(scheme)}: use leastload, lru, twobin, weighted or plainrandom`);
+  const ip = opts.ip ?? "127.0.0.1";
+  const log = jsonLogger("controller", opts.logLevel ?? "info");
+  const controller = await Controller.start({
+    profile: opts.profile ?? "default",
+    clusterId: opts.clusterId ?? newClusterId(),
+    key: opts.key ?? process.env.TSPARALLEL_KEY ?? newKey(),
+    ip,
+    port: opts.port ?? 0,
+    location: opts.location ?? (ip === "127.0.0.1" ? ip : defaultLocation(ip)),
+    unix: opts.unix ?? true,
+    transport: opts.transport ?? "unix",
+    scheme: scheme as SchemeName,
+    hwm: opts.hwm ?? 1,
+    hbPeriod: opts.hbPeriod ?? 1000,
+    hbMisses: opts.hbMisses ?? 8,
+    handshakeTimeout: 10_000,
+    db: { recordLimit: opts.dbRecordLimit, sizeLimit: opts.dbSizeLimit } as Record<string, number>,
+    writeFiles: true,
+    log,
+  });
+  const stop = () => void controller.stop().then(() => process.exit(0));
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("SIGHUP", stop);
+  if (opts.ownerPid !== undefined) watchOwner(opts.ownerPid, stop);
+  void controller.waitStopped().then(() => setTimeout(() => process.exit(0), 50).unref());
+  // a launcher waiting on the IPC channel learns the connection info, then lets go of us
+  if (process.send !== undefined) {
+    process.send({ ready: true, info: controller.info, hostname: localHostname() });
+    process.disconnect?.();
+  }
+  return controller;
+}
+
+/** Stop when the process that launched us is gone (it was killed before it could stop us). */
+function watchOwner(pid: number, stop: () => void): void {
+  const timer = setInterval(() => {
+    if (!pidAlive(pid)) {
+      clearInterval(timer);
+      stop();
+    }
+  }, 1000);
+  timer.unref();
+}

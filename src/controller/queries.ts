@@ -1,0 +1,154 @@
+/**
+ * Questions about the task record: results of earlier tasks (also another client's), the history,
+ * Mongo-style queries, purging, and resubmission.
+ */
+import type { Authenticator } from "../protocol/auth.js";
+import type { Connection } from "../protocol/connection.js";
+import { encodeMessage, Incoming, makeHeader, type Header, type Json } from "../protocol/messages.js";
+import { isoMicro } from "../protocol/time.js";
+import { decodeRaw } from "../protocol/wire.js";
+import { KeyError, recordKey, RECORD_KEYS, type RecordKey, type TaskRecord } from "./db/record.js";
+import type { Hub } from "./hub.js";
+
+interface Parts {
+  header: Header;
+  parent: Json;
+  metadata: Json;
+  content: Json;
+  buffers: Buffer[];
+}
+
+/** The parts of a stored message. */
+export function messageParts(raw: readonly Buffer[]): Parts {
+  const m = decodeRaw(raw);
+  const json = (i: number) => JSON.parse(m.head[i]!.toString("utf8")) as Json;
+  return { header: json(1) as unknown as Header, parent: json(2), metadata: json(3), content: json(4), buffers: m.buffers() };
+}
+
+/** A record field, computing the ones kept only inside the raw messages. */
+export function recordField(r: TaskRecord, key: RecordKey): unknown {
+  switch (key) {
+    case "content": return messageParts(r.requestRaw).content;
+    case "buffers": return messageParts(r.requestRaw).buffers;
+    case "resultContent": return r.replyRaw === null ? null : messageParts(r.replyRaw).content;
+    case "resultBuffers": return r.replyRaw === null ? [] : messageParts(r.replyRaw).buffers;
+    default: return r[key];
+  }
+}
+
+const BUFFER_KEYS = new Set<RecordKey>(["buffers", "resultBuffers"]);
+const DEFAULT_KEYS = RECORD_KEYS.filter((k) => !BUFFER_KEYS.has(k));
+
+export function installQueries(hub: Hub, auth: Authenticator): void {
+  const reply = (conn: Connection, msg: Incoming, content: Json, buffers: Buffer[] = []) =>
+    hub.send(conn, msg.msgType.replace(/_request$/, "_reply"), { status: "ok", ...content }, msg.header, buffers);
+  hub.addClientHandlers({
+    result_request: (conn, session, msg) => {
+      const { content, buffers } = results(hub, session, msg.content);
+      reply(conn, msg, content, buffers);
+    },
+    history_request: (conn, _s, msg) => reply(conn, msg, { history: hub.db.history() }),
+    db_request: (conn, _s, msg) => {
+      const { content, buffers } = query(hub, msg.content);
+      reply(conn, msg, content, buffers);
+    },
+    purge_request: (conn, _s, msg) => reply(conn, msg, purge(hub, msg.content)),
+    resubmit_request: (conn, session, msg) => reply(conn, msg, { resubmitted: resubmit(hub, auth, conn, session, msg.content) }),
+  });
+}
+
+function idList(value: unknown, what: string): string[] {
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === "string")) throw new TypeError(`${what} must be a list of msg ids`);
+  return list as string[];
+}
+
+function results(hub: Hub, session: string, content: Json): { content: Json; buffers: Buffer[] } {
+  const ids = idList(content.msg_ids, "msg_ids");
+  const statusOnly = content.status_only === true;
+  const pending: string[] = [];
+  const completed: string[] = [];
+  const out: Record<string, Json> = {};
+  const buffers: Buffer[] = [];
+  for (const id of ids) {
+    const r = hub.db.get(id); // KeyError for unknown or culled ids
+    if (r.status === null) {
+      pending.push(id);
+      if (content.watch === true) hub.watch(id, session);
+      continue;
+    }
+    completed.push(id);
+    if (statusOnly || r.replyRaw === null) continue;
+    const reply = messageParts(r.replyRaw);
+    out[id] = { ...summary(r), result_content: reply.content, buffers: [buffers.length, reply.buffers.length] };
+    buffers.push(...reply.buffers);
+  }
+  return { content: { pending, completed, results: out }, buffers };
+}
+
+/** What a client needs to rebuild a task's metadata. */
+function summary(r: TaskRecord): Json {
+  return {
+    msg_id: r.msgId, header: r.header, metadata: r.metadata, result_header: r.resultHeader, result_metadata: r.resultMetadata,
+    submitted: r.submitted, started: r.started, completed: r.completed, received: r.received,
+    engine_id: r.engineId, engine_uuid: r.engineUuid, status: r.status, stdout: r.stdout, stderr: r.stderr, label: r.label,
+  };
+}
+
+function query(hub: Hub, content: Json): { content: Json; buffers: Buffer[] } {
+  const q = (content.query ?? {}) as Json;
+  if (typeof q !== "object" || Array.isArray(q)) throw new TypeError("query must be an object");
+  const keys: RecordKey[] = Array.isArray(content.keys) ? (content.keys as string[]).map(recordKey) : DEFAULT_KEYS;
+  if (!keys.includes("msgId")) keys.unshift("msgId");
+  const buffers: Buffer[] = [];
+  const records = hub.db.find(q, recordField).map((r) => {
+    const row: Json = {};
+    for (const k of keys) {
+      const v = recordField(r, k);
+      if (BUFFER_KEYS.has(k)) {
+        row[k] = [buffers.length, (v as Buffer[]).length];
+        buffers.push(...(v as Buffer[]));
+      } else row[k] = v;
+    }
+    return row;
+  });
+  return { content: { records }, buffers };
+}
+
+function purge(hub: Hub, content: Json): Json {
+  let ids: string[];
+  if (content.msg_ids === "all") ids = hub.db.find({ status: { $ne: null } }, recordField).map((r) => r.msgId);
+  else ids = idList(content.msg_ids ?? [], "msg_ids");
+  if (Array.isArray(content.engine_ids)) {
+    const engines = new Set(content.engine_ids as number[]);
+    ids = ids.concat(hub.db.find({ status: { $ne: null } }, recordField).filter((r) => r.engineId !== null && engines.has(r.engineId)).map((r) => r.msgId));
+  }
+  for (const id of ids) {
+    if (hub.db.has(id) && hub.db.get(id).status === null) throw new RangeError(`cannot purge ${id}: it is still pending`);
+  }
+  hub.db.drop(ids);
+  return { purged: ids.length };
+}
+
+function resubmit(hub: Hub, auth: Authenticator, conn: Connection, session: string, content: Json): Record<string, string> {
+  const ids = idList(content.msg_ids, "msg_ids");
+  const newIds = content.new_ids === undefined ? null : idList(content.new_ids, "new_ids");
+  if (newIds !== null && (newIds.length !== ids.length || newIds.some((id) => hub.db.has(id)))) {
+    throw new TypeError("new_ids must be fresh msg ids, one per resubmitted task");
+  }
+  const records = ids.map((id) => hub.db.get(id));
+  const mapping: Record<string, string> = {};
+  for (const [i, r] of records.entries()) {
+    const parts = messageParts(r.requestRaw);
+    const header = makeHeader(r.header.msg_type, session, newIds?.[i]);
+    const { engine: _engine, targets: _targets, after: _after, follow: _follow, ...rest } = parts.metadata;
+    const metadata = { ...rest, route: "task", resubmitted_from: r.msgId };
+    const chunks = encodeMessage(auth, { header, parent: parts.parent as unknown as Header, metadata, content: parts.content, buffers: parts.buffers });
+    hub.db.update(r.msgId, { resubmitted: isoMicro() });
+    hub.submitMessage(conn, session, new Incoming(decodeRaw(chunks)));
+    mapping[r.msgId] = header.msg_id;
+  }
+  return mapping;
+}
+
+export { KeyError };

@@ -1,0 +1,299 @@
+/**
+ * The load-balancing task scheduler. Jobs wait until their dependencies are met, then go to an
+ * engine chosen by the scheme among those below the high-water mark of tasks in flight. Jobs
+ * submitted while no engine is registered wait for one.
+ */
+import { evaluate, type Dependency, type Outcome } from "./dependency.js";
+import { SCHEMES, type SchemeName } from "./schemes.js";
+
+export interface Job {
+  msgId: string;
+  raw: Buffer[];
+  clientSession: string;
+  targets: number[] | null;
+  after: Dependency | null;
+  follow: Dependency | null;
+  timeout: number | null;
+  retries: number;
+  blacklist: Set<number>;
+  timer: NodeJS.Timeout | null;
+  /** The last error reply, forwarded if no engine is left to retry on. */
+  lastFailure: Buffer[] | null;
+}
+
+export interface SchedulerHost {
+  /** Send the job to the engine. */
+  assign(job: Job, engineId: number): void;
+  /** Fail the job with a scheduler-made error. */
+  fail(job: Job, ename: string, evalue: string): void;
+  /** Forward the job's last error reply (retries exhausted). */
+  giveUp(job: Job): void;
+  /** How a task ended (null while pending, undefined for an unknown id) and where it ran. */
+  outcome(msgId: string): { outcome: Outcome | null; engineId: number | null } | undefined;
+}
+
+export interface SchedulerOptions {
+  scheme: SchemeName;
+  hwm: number;
+}
+
+export class TaskScheduler {
+  readonly #host: SchedulerHost;
+  readonly #scheme: (loads: readonly number[]) => number;
+  readonly hwm: number;
+  readonly schemeName: SchemeName;
+  /** Registered engines, least recently used first. */
+  #order: number[] = [];
+  readonly #loads = new Map<number, number>();
+  readonly #inFlight = new Map<number, Map<string, Job>>();
+  #queue: Job[] = [];
+  #head = 0;
+  #deferred: Job[] = [];
+  /** dependency msg id → jobs waiting on it */
+  readonly #graph = new Map<string, Set<Job>>();
+  readonly #waiting = new Map<string, Job>();
+
+  constructor(host: SchedulerHost, opts: SchedulerOptions) {
+    this.#host = host;
+    this.#scheme = SCHEMES[opts.scheme];
+    this.schemeName = opts.scheme;
+    this.hwm = opts.hwm;
+  }
+
+  /** Jobs not yet on an engine. */
+  get unassigned(): number {
+    return this.#waiting.size;
+  }
+
+  unassignedIds(): string[] {
+    return [...this.#waiting.keys()];
+  }
+
+  inFlight(engineId: number): string[] {
+    return [...(this.#inFlight.get(engineId)?.keys() ?? [])];
+  }
+
+  addEngine(id: number): void {
+    this.#order.unshift(id); // new engines go first
+    this.#loads.set(id, 0);
+    this.#inFlight.set(id, new Map());
+    this.#schedule();
+  }
+
+  /** The engine is gone: retry or fail what ran there. */
+  removeEngine(id: number): void {
+    const jobs = [...(this.#inFlight.get(id)?.values() ?? [])];
+    this.#order = this.#order.filter((e) => e !== id);
+    this.#loads.delete(id);
+    this.#inFlight.delete(id);
+    for (const job of jobs) {
+      if (job.retries > 0) {
+        job.retries -= 1;
+        job.blacklist.add(id);
+        this.#enqueue(job, true);
+      } else {
+        this.#host.fail(job, "EngineError", `Engine ${id} died while running task ${job.msgId}`);
+      }
+    }
+    this.#recheckAll();
+    this.#schedule();
+  }
+
+  submit(job: Job): void {
+    const invalid = this.#invalid(job);
+    if (invalid !== null) return this.#host.fail(job, "InvalidDependency", invalid);
+    this.#waiting.set(job.msgId, job);
+    if (job.timeout !== null) {
+      job.timer = setTimeout(() => this.#timedOut(job), job.timeout * 1000);
+      job.timer.unref();
+    }
+    this.#admit(job);
+    this.#schedule();
+  }
+
+  /** A task this scheduler placed has replied. Returns "retry" when the reply must not be forwarded. */
+  finished(msgId: string, engineId: number, ok: boolean, reply: Buffer[]): "done" | "retry" | "unknown" {
+    const jobs = this.#inFlight.get(engineId);
+    const job = jobs?.get(msgId);
+    if (job === undefined || jobs === undefined) return "unknown";
+    jobs.delete(msgId);
+    this.#loads.set(engineId, (this.#loads.get(engineId) ?? 1) - 1);
+    let result: "done" | "retry" = "done";
+    if (!ok && job.retries > 0) {
+      job.retries -= 1;
+      job.blacklist.add(engineId);
+      job.lastFailure = reply;
+      this.#waiting.set(job.msgId, job);
+      this.#enqueue(job, true);
+      result = "retry";
+    }
+    this.#schedule();
+    return result;
+  }
+
+  /** Any task (direct or load-balanced) finished: wake the jobs that depend on it. */
+  taskDone(msgId: string): void {
+    const waiters = this.#graph.get(msgId);
+    if (waiters === undefined) return;
+    this.#graph.delete(msgId);
+    for (const job of waiters) if (this.#waiting.has(job.msgId)) this.#admit(job);
+    this.#schedule();
+  }
+
+  /** Remove waiting jobs (abort); returns the ones removed. */
+  abort(msgIds: readonly string[] | null): Job[] {
+    const ids = msgIds ?? [...this.#waiting.keys()];
+    const removed: Job[] = [];
+    for (const id of ids) {
+      const job = this.#waiting.get(id);
+      if (job === undefined) continue;
+      this.#forget(job);
+      removed.push(job);
+    }
+    return removed;
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  #invalid(job: Job): string | null {
+    for (const dep of [job.after, job.follow]) {
+      if (dep === null) continue;
+      for (const id of dep.ids) {
+        if (id === job.msgId) return `task ${id} cannot depend on itself`;
+        if (this.#host.outcome(id) === undefined) return `unknown dependency: no task ${id} has been submitted`;
+      }
+    }
+    return null;
+  }
+
+  /** Put the job in the run queue if its dependencies allow, else park it on them. */
+  #admit(job: Job): void {
+    const outcomeOf = (id: string) => this.#host.outcome(id)?.outcome ?? null;
+    for (const dep of [job.after, job.follow]) {
+      if (dep === null) continue;
+      const state = evaluate(dep, outcomeOf);
+      if (state === "unreachable") {
+        this.#forget(job);
+        this.#host.fail(job, "ImpossibleDependency", `task ${job.msgId}'s dependencies can no longer be met`);
+        return;
+      }
+      if (state === "wait") {
+        for (const id of dep.ids) {
+          if (outcomeOf(id) !== null) continue;
+          let set = this.#graph.get(id);
+          if (set === undefined) this.#graph.set(id, (set = new Set()));
+          set.add(job);
+        }
+        return;
+      }
+    }
+    this.#enqueue(job, false);
+  }
+
+  #enqueue(job: Job, front: boolean): void {
+    if (front) this.#deferred.unshift(job);
+    else this.#queue.push(job);
+  }
+
+  /** Place as many queued jobs as there is room for. */
+  #schedule(): void {
+    if (this.#order.length === 0) return;
+    if (this.#deferred.length > 0) {
+      const deferred = this.#deferred;
+      this.#deferred = [];
+      for (const job of deferred) if (!this.#tryPlace(job)) this.#deferred.push(job);
+    }
+    while (this.#head < this.#queue.length && this.#hasRoom()) {
+      const job = this.#queue[this.#head]!;
+      this.#queue[this.#head++] = undefined as unknown as Job;
+      if (!this.#waiting.has(job.msgId)) continue; // aborted or failed meanwhile
+      if (!this.#tryPlace(job)) this.#deferred.push(job);
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #hasRoom(): boolean {
+    if (this.hwm === 0) return true;
+    for (const id of this.#order) if (this.#loads.get(id)! < this.hwm) return true;
+    return false;
+  }
+
+  /** Place the job now; false means it has to wait. */
+  #tryPlace(job: Job): boolean {
+    if (!this.#waiting.has(job.msgId)) return true;
+    const allowed = this.#allowedEngines(job);
+    if (typeof allowed === "string") {
+      this.#forget(job);
+      if (job.lastFailure !== null) this.#host.giveUp(job);
+      else this.#host.fail(job, "ImpossibleDependency", allowed);
+      return true;
+    }
+    const free = allowed.filter((id) => this.hwm === 0 || this.#loads.get(id)! < this.hwm);
+    if (free.length === 0) return false;
+    const engineId = free[this.#scheme(free.map((id) => this.#loads.get(id)!))]!;
+    this.#forget(job);
+    this.#loads.set(engineId, this.#loads.get(engineId)! + 1);
+    this.#inFlight.get(engineId)!.set(job.msgId, job);
+    this.#order = this.#order.filter((e) => e !== engineId);
+    this.#order.push(engineId);
+    this.#host.assign(job, engineId);
+    return true;
+  }
+
+  /** Engines the job may run on, in LRU order, ignoring load; a string says why there are none. */
+  #allowedEngines(job: Job): number[] | string {
+    let engines = this.#order.filter((id) => !job.blacklist.has(id));
+    if (job.targets !== null) {
+      const targets = new Set(job.targets);
+      engines = engines.filter((id) => targets.has(id));
+    }
+    if (job.follow !== null) {
+      const where = this.#followEngines(job.follow);
+      if (typeof where === "string") return where;
+      engines = engines.filter((id) => where.has(id));
+    }
+    const constrained = job.targets !== null || job.follow !== null || job.blacklist.size > 0;
+    if (engines.length === 0 && constrained) {
+      if (job.blacklist.size > 0 && job.lastFailure !== null) return "no engine left to retry on";
+      const why = job.follow !== null ? "the engine its `follow` dependencies ran on is gone" : "none of its target engines is registered";
+      return `task ${job.msgId} cannot run: ${why}`;
+    }
+    return engines;
+  }
+
+  #followEngines(dep: Dependency): Set<number> | string {
+    const where = new Set<number>();
+    for (const id of dep.ids) {
+      const o = this.#host.outcome(id);
+      if (o?.outcome === null || o === undefined || o.engineId === null) continue;
+      if ((o.outcome === "ok" && dep.success) || (o.outcome === "failed" && dep.failure)) where.add(o.engineId);
+    }
+    if (dep.all && where.size > 1) return "its `follow` dependencies ran on different engines";
+    return where;
+  }
+
+  #recheckAll(): void {
+    // an engine left: queued jobs that follow it, or that only it could run, may now be impossible
+    const jobs = [...this.#deferred];
+    this.#deferred = [];
+    for (const job of jobs) if (!this.#tryPlace(job)) this.#deferred.push(job);
+  }
+
+  #timedOut(job: Job): void {
+    if (!this.#waiting.has(job.msgId)) return;
+    this.#forget(job);
+    this.#host.fail(job, "DependencyTimeout", `task ${job.msgId} timed out after ${job.timeout} s waiting for its dependencies or an engine`);
+  }
+
+  #forget(job: Job): void {
+    this.#waiting.delete(job.msgId);
+    if (job.timer !== null) clearTimeout(job.timer);
+    job.timer = null;
+    for (const dep of [job.after, job.follow]) {
+      for (const id of dep?.ids ?? []) this.#graph.get(id)?.delete(job);
+    }
+  }
+}

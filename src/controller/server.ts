@@ -1,0 +1,157 @@
+/**
+ * The controller process's front door: one TCP port (and, for a local cluster, one Unix socket)
+ * for engines and clients alike. Every connection must pass the handshake before anything else.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdirSync, rmSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { dirname } from "node:path";
+import { Authenticator, DigestHistory } from "../protocol/auth.js";
+import {
+  clientFile, engineFile, ensureDir, localHostname, securityDir, unixSocketPath, writePrivateJson, type ConnectionInfo,
+} from "../protocol/connfile.js";
+import { Connection, DropStats } from "../protocol/connection.js";
+import type { Logger } from "../protocol/log.js";
+import { MemoryDb, type MemoryDbOptions } from "./db/memory.js";
+import { Hub } from "./hub.js";
+import { installQueries } from "./queries.js";
+import type { SchemeName } from "./scheduler/schemes.js";
+
+export interface ControllerConfig {
+  profile: string;
+  clusterId: string;
+  key: string;
+  ip: string;
+  port: number;
+  /** Also listen on a Unix socket (local clusters). */
+  unix: boolean;
+  /** Which transport the connection files recommend to same-host peers. */
+  transport: "unix" | "tcp";
+  location: string;
+  scheme: SchemeName;
+  hwm: number;
+  hbPeriod: number;
+  hbMisses: number;
+  handshakeTimeout: number;
+  db: MemoryDbOptions;
+  writeFiles: boolean;
+  log: Logger;
+}
+
+export class Controller {
+  readonly hub: Hub;
+  readonly stats = new DropStats();
+  readonly info: ConnectionInfo;
+  readonly #config: ControllerConfig;
+  readonly #auth: Authenticator;
+  readonly #history = new DigestHistory();
+  readonly #servers: Server[] = [];
+  readonly #sockets = new Set<Socket>();
+  #stopped: Promise<void> | null = null;
+  #onStop: () => void = () => {};
+
+  private constructor(config: ControllerConfig, info: ConnectionInfo) {
+    this.#config = config;
+    this.info = info;
+    this.#auth = new Authenticator(config.key);
+    this.hub = new Hub({
+      session: randomUUID(), auth: this.#auth, stats: this.stats, log: config.log, db: new MemoryDb(config.db),
+      scheme: config.scheme, hwm: config.hwm, hbPeriod: config.hbPeriod, hbMisses: config.hbMisses,
+      onShutdown: () => void this.stop(),
+    });
+    installQueries(this.hub, this.#auth);
+  }
+
+  /** Listen, write the connection files, start heartbeats. */
+  static async start(config: ControllerConfig): Promise<Controller> {
+    const info: ConnectionInfo = {
+      clusterId: config.clusterId, profile: config.profile, transport: config.transport, ip: config.ip,
+      location: config.location, port: 0, unixPath: null, key: config.key,
+      signatureScheme: "hmac-sha256+poly1305", controllerPid: process.pid, hbPeriod: config.hbPeriod,
+    };
+    const c = new Controller(config, info);
+    info.port = await c.#listenTcp(config.ip, config.port);
+    if (config.unix) info.unixPath = await c.#listenUnix(unixSocketPath(config.profile, config.clusterId));
+    if (!config.unix) info.transport = "tcp";
+    if (config.writeFiles) c.#writeFiles();
+    c.hub.start();
+    config.log.info("controller started", { port: info.port, unixPath: info.unixPath, clusterId: config.clusterId });
+    return c;
+  }
+
+  /** Resolves when the controller has stopped (by `stop()` or a client's shutdown request). */
+  waitStopped(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#stopped !== null) void this.#stopped.then(resolve);
+      else this.#onStop = resolve;
+    });
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    this.hub.stop();
+    for (const c of this.hub.clients.values()) this.hub.send(c, "shutdown_notification", {});
+    for (const s of this.#servers) s.close();
+    // let the notifications flush, then cut every connection
+    await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.#sockets) s.destroy();
+    if (this.#config.writeFiles) this.#removeFiles();
+    if (this.info.unixPath !== null) rmSync(this.info.unixPath, { force: true });
+    this.#config.log.info("controller stopped", { dropped: this.stats.toJSON() });
+    this.#onStop();
+  }
+
+  #accept(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.on("close", () => this.#sockets.delete(socket));
+    const conn = new Connection(socket, {
+      auth: this.#auth, history: this.#history, verifyBuffers: false, log: this.#config.log, stats: this.stats,
+    });
+    conn.accept(this.hub.session, this.#config.handshakeTimeout).then(
+      (hello) => this.hub.attach(conn, hello),
+      (err: Error) => this.#config.log.warn("handshake failed", { peer: conn.peer, reason: err.message }),
+    );
+  }
+
+  #listenTcp(ip: string, port: number): Promise<number> {
+    const server = createServer((s) => this.#accept(s));
+    this.#servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: ip, port, backlog: 1024 }, () => {
+        const addr = server.address();
+        resolve(typeof addr === "object" && addr !== null ? addr.port : port);
+      });
+    });
+  }
+
+  #listenUnix(path: string): Promise<string> {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    rmSync(path, { force: true });
+    const server = createServer((s) => this.#accept(s));
+    this.#servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => resolve(path));
+    });
+  }
+
+  #writeFiles(): void {
+    ensureDir(securityDir(this.#config.profile));
+    writePrivateJson(clientFile(this.#config.profile, this.#config.clusterId), this.info);
+    writePrivateJson(engineFile(this.#config.profile, this.#config.clusterId), this.info);
+  }
+
+  #removeFiles(): void {
+    rmSync(clientFile(this.#config.profile, this.#config.clusterId), { force: true });
+    rmSync(engineFile(this.#config.profile, this.#config.clusterId), { force: true });
+  }
+}
+
+export function defaultLocation(ip: string): string {
+  return ip === "0.0.0.0" || ip === "::" || ip === "*" ? localHostname() : ip;
+}

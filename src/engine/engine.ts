@@ -1,0 +1,419 @@
+/**
+ * An engine: registers with the controller, then runs the tasks it receives one at a time in its
+ * namespace, in arrival order, and answers each with a reply stamped `started`/`completed`.
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import process from "node:process";
+import { setImmediate, setTimeout as sleep } from "node:timers/promises";
+import { inspect } from "node:util";
+import { Worker } from "node:worker_threads";
+import { Authenticator, DigestHistory } from "../protocol/auth.js";
+import type { ConnectionInfo } from "../protocol/connfile.js";
+import { DropStats, type Connection } from "../protocol/connection.js";
+import { dial, type Transport } from "../protocol/dial.js";
+import type { Logger } from "../protocol/log.js";
+import { makeHeader, type Header, type Incoming, type Json } from "../protocol/messages.js";
+import { pack, unpack } from "../protocol/serialize.js";
+import { collectSpecials, encodeSpecials, reviveSpecials, type Special } from "../protocol/specials.js";
+import { isoMicro } from "../protocol/time.js";
+import { rewriteCell, transpileTs } from "./cell.js";
+import { Namespace } from "./namespace.js";
+import { OutputCapture, type StreamName } from "./output.js";
+import { interruptedError, taskError } from "./errors.js";
+import { startSentinel } from "./sentinel.js";
+
+export interface EngineConfig {
+  info: ConnectionInfo;
+  transport?: Transport | undefined;
+  requestedId?: number | undefined;
+  log: Logger;
+  /** Give up (exit) after this long without a controller, ms. */
+  reconnectTimeout: number;
+  cwd?: string;
+}
+
+type Method = "apply" | "execute";
+
+interface Running {
+  msg: Incoming;
+  interrupt: ((err: Error) => void) | null;
+}
+
+export class Engine {
+  readonly uuid = randomUUID();
+  id: number | null = null;
+  readonly #config: EngineConfig;
+  readonly #log: Logger;
+  readonly #auth: Authenticator;
+  readonly #history = new DigestHistory();
+  readonly #stats = new DropStats();
+  readonly #session = randomUUID();
+  readonly #ns: Namespace;
+  readonly #output: OutputCapture;
+  #conn: Connection | null = null;
+  #heart: Worker | null = null;
+  #sentinel: Worker | null = null;
+  #queue: Incoming[] = [];
+  #pumping = false;
+  #current: Running | null = null;
+  #executionCount = 0;
+  #stopping = false;
+  #registered: ((m: Incoming) => void) | null = null;
+  #onExit: (code: number) => void = (code) => process.exit(code);
+
+  constructor(config: EngineConfig) {
+    this.#config = config;
+    this.#log = config.log;
+    this.#auth = new Authenticator(config.info.key);
+    this.#ns = new Namespace(config.cwd);
+    this.#output = new OutputCapture((parent, name, text) => this.#sendStream(parent, name, text));
+  }
+
+  /** Connect, register, start the heart. Resolves with the engine id. */
+  async start(): Promise<number> {
+    this.#output.install();
+    // no process SIGINT listener: it would make every interruptible call cost ~250 µs (see sentinel.ts)
+    this.#sentinel = await startSentinel(() => this.#onSigint());
+    process.on("uncaughtException", (err) => this.#onStrayError(err));
+    process.on("unhandledRejection", (err) => this.#onStrayError(err));
+    await this.#connect();
+    this.#startHeart();
+    return this.id!;
+  }
+
+  async stop(code = 0): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#heart?.postMessage("stop");
+    await this.#heart?.terminate();
+    await this.#sentinel?.terminate();
+    this.#conn?.close();
+    await sleep(10);
+    this.#onExit(code);
+  }
+
+  // ---- connection ----------------------------------------------------------------------------
+
+  async #connect(): Promise<void> {
+    const { conn } = await dial({
+      info: this.#config.info, transport: this.#config.transport, role: "engine", session: this.#session,
+      hello: { uuid: this.uuid }, timeoutMs: 10_000, auth: this.#auth, history: this.#history, stats: this.#stats,
+      log: this.#log, verifyBuffers: true,
+      onConnection: (c) => {
+        c.on("message", (m) => this.#onMessage(m));
+        c.on("close", () => this.#onDisconnect(c));
+      },
+    });
+    this.#conn = conn;
+    const reply = await new Promise<Incoming>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no registration reply within 10 s")), 10_000);
+      this.#registered = (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      };
+      conn.send({
+        header: makeHeader("registration_request", this.#session),
+        content: { uuid: this.uuid, id: this.id ?? this.#config.requestedId, hostname: hostname(), pid: process.pid },
+      });
+    });
+    if (reply.content.status !== "ok") throw new Error(`registration refused: ${String(reply.content.evalue)}`);
+    this.id = Number(reply.content.id);
+    this.#log.info("registered", { id: this.id, uuid: this.uuid });
+  }
+
+  #onDisconnect(conn: Connection): void {
+    if (conn !== this.#conn || this.#stopping) return;
+    this.#conn = null;
+    // the controller failed what we held; do not run it twice
+    this.#queue = [];
+    this.#log.warn("lost the controller; reconnecting");
+    void this.#reconnect();
+  }
+
+  async #reconnect(): Promise<void> {
+    const deadline = Date.now() + this.#config.reconnectTimeout;
+    let delay = 100;
+    while (!this.#stopping && Date.now() < deadline) {
+      await sleep(delay);
+      try {
+        await this.#connect();
+        return;
+      } catch (err) {
+        this.#log.warn("reconnect failed", { error: (err as Error).message });
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+    this.#log.error("no controller; exiting");
+    await this.stop(1);
+  }
+
+  #startHeart(): void {
+    const url = new URL(import.meta.url.endsWith(".ts") ? "./heart.ts" : "./heart.js", import.meta.url);
+    this.#heart = new Worker(url, {
+      workerData: { info: this.#config.info, transport: this.#config.transport, uuid: this.uuid },
+      stdout: false,
+      stderr: false,
+    });
+    this.#heart.unref();
+    this.#heart.on("error", (err) => this.#log.error("heart failed", { error: String(err) }));
+  }
+
+  #send(msgType: string, parent: Header, content: Json, buffers: Uint8Array[] = [], metadata: Json = {}): void {
+    this.#conn?.send({ header: makeHeader(msgType, this.#session), parent, metadata, content, buffers });
+  }
+
+  #sendStream(parent: Header, name: StreamName, text: string): void {
+    this.#send("stream", parent, { name, text }, [], { engine: this.uuid, engine_id: this.id });
+  }
+
+  // ---- messages --------------------------------------------------------------------------------
+
+  #onMessage(msg: Incoming): void {
+    switch (msg.msgType) {
+      case "registration_reply":
+        return this.#registered?.(msg);
+      case "apply_request":
+      case "execute_request":
+        this.#queue.push(msg);
+        if (!this.#pumping) {
+          this.#pumping = true;
+          // start after this batch of messages is read, so an abort right behind a task is honoured
+          globalThis.setImmediate(() => void this.#pump());
+        }
+        return;
+      case "abort_request":
+        return this.#abort(msg);
+      case "clear_request":
+        this.#ns.clear();
+        return this.#send("clear_reply", msg.header, { status: "ok" });
+      case "shutdown_request":
+        this.#send("shutdown_reply", msg.header, { status: "ok" });
+        void this.stop(0);
+        return;
+      default:
+        this.#stats.count(`unknown message type ${msg.msgType.slice(0, 40)}`);
+        this.#log.warn("dropped message", { reason: "unknown message type", msgType: msg.msgType });
+    }
+  }
+
+  async #pump(): Promise<void> {
+    while (this.#queue.length > 0 && !this.#stopping) {
+      const msg = this.#queue.shift()!;
+      await this.#run(msg);
+      // yield to the event loop: replies go out, and control messages (abort) are read in between
+      await setImmediate();
+    }
+    this.#pumping = false;
+  }
+
+  #abort(msg: Incoming): void {
+    const ids = Array.isArray(msg.content.msg_ids) ? new Set(msg.content.msg_ids as string[]) : null;
+    const aborted: string[] = [];
+    this.#queue = this.#queue.filter((task) => {
+      if (ids !== null && !ids.has(task.header.msg_id)) return true;
+      aborted.push(task.header.msg_id);
+      const content = { status: "aborted", ename: "TaskAborted", evalue: `task ${task.header.msg_id} was aborted before it ran`, traceback: "", engine_info: this.#engineInfo(methodOf(task)) };
+      this.#reply(task, "aborted", null, content, []);
+      return false;
+    });
+    this.#send("abort_reply", msg.header, { status: "ok", aborted });
+  }
+
+  // ---- running tasks -------------------------------------------------------------------------
+
+  async #run(msg: Incoming): Promise<void> {
+    const started = isoMicro();
+    const method = methodOf(msg);
+    this.#current = { msg, interrupt: null };
+    this.#output.begin(msg.header);
+    let content: Json;
+    let buffers: Uint8Array[] = [];
+    let status: "ok" | "error" = "ok";
+    try {
+      ({ content, buffers } = method === "apply" ? await this.#apply(msg) : await this.#execute(msg));
+    } catch (err) {
+      status = "error";
+      content = { ...taskError(err), engine_info: this.#engineInfo(method) };
+      if (method === "execute") content.execution_count = this.#executionCount;
+    }
+    this.#output.end();
+    this.#current = null;
+    this.#reply(msg, status, started, content, buffers);
+  }
+
+  #reply(msg: Incoming, status: string, started: string | null, content: Json, buffers: Uint8Array[]): void {
+    const metadata = { status, started, engine: this.uuid, engine_id: this.id, dependencies_met: true };
+    this.#send(msg.msgType.replace(/_request$/, "_reply"), msg.header, content, buffers, metadata);
+  }
+
+  #engineInfo(method: Method): Json {
+    return { engine_uuid: this.uuid, engine_id: this.id, method };
+  }
+
+  async #apply(msg: Incoming): Promise<{ content: Json; buffers: Uint8Array[] }> {
+    const c = msg.content;
+    let args = unpack(msg.buffers) as unknown[];
+    if (c.specials === true) args = (await this.#revive(args)) as unknown[];
+    const fn = await this.#resolveFunction(c.fn as Json, args);
+    const value = c.mode === "map" ? await this.#invoke(() => mapChunk(fn, args[0] as ArrayLike<unknown>, c.zip === true)) : await this.#invoke(() => fn(...args));
+    return packValue(value, {});
+  }
+
+  async #resolveFunction(spec: Json, args: unknown[]): Promise<(...a: unknown[]) => unknown> {
+    switch (spec.kind) {
+      case "source":
+        return this.#ns.compile(String(spec.src), String(spec.name ?? "")) as (...a: unknown[]) => unknown;
+      case "ref":
+        return asFunction(this.#ns.evaluate(String(spec.name)), `Reference(${String(spec.name)})`);
+      case "module":
+        return this.#moduleExport(String(spec.specifier), String(spec.exportName));
+      case "builtin":
+        return this.#builtin(String(spec.name), args);
+      default:
+        throw new TypeError(`unknown function kind ${JSON.stringify(spec.kind)}`);
+    }
+  }
+
+  async #moduleExport(specifier: string, exportName: string): Promise<(...a: unknown[]) => unknown> {
+    const mod = await this.#ns.importModule(specifier);
+    const value = exportName === "default" ? (mod.default ?? mod) : mod[exportName];
+    if (value === undefined) throw new ReferenceError(`module ${specifier} has no export named ${JSON.stringify(exportName)}`);
+    return asFunction(value, `fromModule(${specifier}, ${exportName})`);
+  }
+
+  #builtin(name: string, _args: unknown[]): (...a: unknown[]) => unknown {
+    switch (name) {
+      case "push":
+        return (ns) => {
+          for (const [k, v] of Object.entries(ns as Record<string, unknown>)) this.#ns.assign(k, v);
+        };
+      case "pull":
+        return (names) => (Array.isArray(names) ? names.map((n) => this.#ns.evaluate(String(n))) : this.#ns.evaluate(String(names)));
+      case "importModules":
+        return async (modules) => {
+          for (const [name, spec] of Object.entries(modules as Record<string, string>)) {
+            const mod = await this.#ns.importModule(spec);
+            this.#ns.assign(name, mod.default ?? mod);
+          }
+        };
+      default:
+        throw new TypeError(`unknown builtin ${name}`);
+    }
+  }
+
+  async #revive(value: unknown): Promise<unknown> {
+    const modules = new Map<string, unknown>();
+    for (const s of collectSpecials(value)) {
+      if (s[TAG_KEY] === "mod") {
+        const m = s as Extract<Special, { specifier: string }>;
+        modules.set(`${m.specifier}#${m.exportName}`, await this.#moduleExport(m.specifier, m.exportName));
+      }
+    }
+    return reviveSpecials(value, (s) => {
+      const kind = s[TAG_KEY];
+      if (kind === "fn") return this.#ns.compile((s as { src: string }).src, (s as { name: string }).name);
+      if (kind === "ref") return this.#ns.evaluate((s as { name: string }).name);
+      const m = s as Extract<Special, { specifier: string }>;
+      return modules.get(`${m.specifier}#${m.exportName}`);
+    });
+  }
+
+  async #execute(msg: Incoming): Promise<{ content: Json; buffers: Uint8Array[] }> {
+    const code = String(msg.content.code ?? "");
+    const js = msg.content.lang === "ts" ? await transpileTs(code) : code;
+    const cell = this.#ns.compile(rewriteCell(js), `cell-${this.#executionCount + 1}`) as () => unknown;
+    this.#executionCount += 1;
+    const value = await this.#invoke(cell);
+    const data = value === undefined ? null : { "text/plain": inspect(value, { depth: 4, breakLength: 100 }) };
+    const content = { execution_count: this.#executionCount, data };
+    try {
+      return packValue(value, content);
+    } catch {
+      return packValue(undefined, content); // a cell's value that cannot be cloned still shows as text
+    }
+  }
+
+  /** Call user code: SIGINT interrupts it, a returned promise is awaited (also interruptibly). */
+  async #invoke(thunk: () => unknown): Promise<unknown> {
+    let result: unknown;
+    try {
+      result = this.#ns.callInterruptible(thunk);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ERR_SCRIPT_EXECUTION_INTERRUPTED") throw interruptedError();
+      throw err;
+    }
+    if (!isThenable(result)) return result;
+    const current = this.#current;
+    const interrupted = new Promise<never>((_, reject) => {
+      if (current !== null) current.interrupt = reject;
+    });
+    try {
+      return await Promise.race([result, interrupted]);
+    } finally {
+      if (current !== null) current.interrupt = null;
+    }
+  }
+
+  #onSigint(): void {
+    // synchronous code is interrupted by breakOnSigint; here we only see SIGINT while awaiting or idle
+    const interrupt = this.#current?.interrupt;
+    if (interrupt) interrupt(interruptedError());
+    else this.#log.info("ignoring SIGINT while idle (SIGTERM stops the engine)");
+  }
+
+  #onStrayError(err: unknown): void {
+    const text = `Uncaught ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
+    if (this.#current !== null) process.stderr.write(text);
+    else this.#log.error("uncaught error outside any task", { error: text });
+  }
+}
+
+const TAG_KEY = "\u0000tsp" as const;
+
+/**
+ * The engine's part of a map: `f` over each element (argument tuples when zipped), in order.
+ * Synchronous while `f` is; a returned promise is awaited before the next element.
+ */
+function mapChunk(f: (...a: unknown[]) => unknown, chunk: ArrayLike<unknown>, zip: boolean): unknown[] | Promise<unknown[]> {
+  const out: unknown[] = new Array(chunk.length);
+  const call = (i: number) => (zip ? f(...(chunk[i] as unknown[])) : f(chunk[i]));
+  for (let i = 0; i < chunk.length; i++) {
+    const r = call(i);
+    if (isThenable(r)) return finishAsync(out, i, r, call, chunk.length);
+    out[i] = r;
+  }
+  return out;
+}
+
+async function finishAsync(out: unknown[], from: number, first: PromiseLike<unknown>, call: (i: number) => unknown, n: number): Promise<unknown[]> {
+  out[from] = await first;
+  for (let i = from + 1; i < n; i++) out[i] = await call(i);
+  return out;
+}
+
+function methodOf(msg: Incoming): Method {
+  return msg.msgType === "execute_request" ? "execute" : "apply";
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as PromiseLike<unknown>).then === "function";
+}
+
+function asFunction(value: unknown, what: string): (...a: unknown[]) => unknown {
+  if (typeof value !== "function") throw new TypeError(`${what} is not a function (it is ${typeof value})`);
+  return value as (...a: unknown[]) => unknown;
+}
+
+/** Serialize a result (functions inside travel as source); a value that cannot be cloned is a clear error. */
+function packValue(value: unknown, content: Json): { content: Json; buffers: Uint8Array[] } {
+  const encoded = encodeSpecials(value);
+  try {
+    return { content: { status: "ok", specials: encoded.specials, ...content }, buffers: pack(encoded.value) };
+  } catch (err) {
+    throw new TypeError(
+      `the result cannot be sent back: ${(err as Error).message}. Return structured-clone data (objects, arrays, Map, Set, Date, typed arrays…)`,
+      { cause: err },
+    );
+  }
+}

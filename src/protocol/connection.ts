@@ -1,0 +1,289 @@
+/**
+ * One authenticated, framed connection over a node:net socket (TCP or Unix). Handles the handshake,
+ * drops what does not verify (counting why), batches writes per event-loop turn and reports
+ * backpressure. Used by the controller, engines and clients alike.
+ */
+import { EventEmitter } from "node:events";
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import type { Authenticator, DigestHistory } from "./auth.js";
+import type { Logger } from "./log.js";
+import { encodeMessage, Incoming, makeHeader, type Json, type OutMessage } from "./messages.js";
+import { major, NODE_VERSION, PROTOCOL_VERSION, TSPARALLEL_VERSION } from "./version.js";
+import { FrameDecoder, FramingError, type RawMessage } from "./wire.js";
+
+export type Role = "client" | "engine" | "heart";
+
+/** Counters of dropped input, by reason; shared by every connection of a process. */
+export class DropStats {
+  readonly counts = new Map<string, number>();
+  total = 0;
+
+  count(reason: string): void {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
+    this.total += 1;
+  }
+
+  toJSON(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
+}
+
+export interface ConnectionOptions {
+  auth: Authenticator;
+  history: DigestHistory;
+  /** Check buffer MACs (endpoints); a forwarder that never reads buffers passes false. */
+  verifyBuffers: boolean;
+  log: Logger;
+  stats: DropStats;
+  maxMessage?: number;
+  /** Bytes queued for writing above which `send` reports backpressure. */
+  highWater?: number;
+}
+
+export interface Hello extends Json {
+  role: Role;
+  session: string;
+  protocol: string;
+  tsparallel: string;
+  node: string;
+}
+
+export class HandshakeError extends Error {
+  override name = "HandshakeError";
+}
+
+type State = "handshake" | "open" | "closed";
+
+const EMPTY_CHUNK = Buffer.alloc(0);
+
+interface Events {
+  message: [Incoming];
+  close: [Error | null];
+  drain: [];
+}
+
+export class Connection extends EventEmitter<Events> {
+  readonly socket: Socket;
+  readonly peer: string;
+  hello: Hello | null = null;
+  #state: State = "handshake";
+  readonly #opts: ConnectionOptions;
+  readonly #decoder: FrameDecoder;
+  #corked = false;
+  #handshakeWaiter: ((m: Incoming | Error) => void) | null = null;
+  #closeError: Error | null = null;
+
+  constructor(socket: Socket, opts: ConnectionOptions) {
+    super();
+    this.socket = socket;
+    this.#opts = opts;
+    this.#decoder = new FrameDecoder(opts.maxMessage === undefined ? {} : { maxMessage: opts.maxMessage });
+    this.peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : "unix";
+    socket.setNoDelay?.(true);
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.on("drain", () => this.emit("drain"));
+    socket.on("error", (err) => (this.#closeError ??= err));
+    socket.on("close", () => this.#onClose());
+  }
+
+  get open(): boolean {
+    return this.#state === "open";
+  }
+
+  get closed(): boolean {
+    return this.#state === "closed";
+  }
+
+  /** True while the socket holds more unsent bytes than the high-water mark. */
+  get backedUp(): boolean {
+    return this.socket.writableLength > (this.#opts.highWater ?? 8 * 1024 * 1024);
+  }
+
+  /** Sign and send. Returns false when the peer is backed up (wait for "drain"). */
+  send(msg: OutMessage): boolean {
+    if (this.#state === "closed") return false;
+    return this.write(encodeMessage(this.#opts.auth, msg));
+  }
+
+  /** Write already-framed chunks (a forwarded message). */
+  write(chunks: readonly Uint8Array[]): boolean {
+    if (this.#state === "closed" || this.socket.destroyed) return false;
+    if (!this.#corked) {
+      // cork: one writev for everything sent to this peer in this turn of the event loop
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.socket.uncork();
+      });
+    }
+    for (const c of chunks) this.socket.write(c);
+    return !this.backedUp;
+  }
+
+  /** Call `cb` once everything written so far has been handed to the kernel. */
+  onFlushed(cb: () => void): void {
+    if (this.#state === "closed" || this.socket.destroyed) return;
+    this.socket.write(EMPTY_CHUNK, () => cb());
+  }
+
+  /** Close the connection; pending writes are flushed first unless `hard`. */
+  close(hard = false): void {
+    if (this.#state === "closed") return;
+    if (hard) this.socket.destroy();
+    else {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 2000).unref();
+    }
+  }
+
+  // ---- handshake ------------------------------------------------------------------------------
+
+  /** Server side: challenge, check the hello, answer welcome or refuse. */
+  async accept(session: string, timeoutMs: number, extra: Json = {}): Promise<Hello> {
+    const nonce = randomBytes(16).toString("hex");
+    this.send({ header: makeHeader("challenge", session), content: { nonce, ...versions() } });
+    const msg = await this.#nextHandshakeMessage(timeoutMs);
+    const hello = msg.content as Hello;
+    if (msg.msgType !== "hello" || hello.nonce !== nonce) {
+      this.#dropHandshake("handshake: expected a hello answering this connection's challenge");
+      throw new HandshakeError("bad hello");
+    }
+    const mismatch = versionMismatch(hello);
+    if (mismatch !== null) {
+      this.send({ header: makeHeader("refuse", session), content: { reason: mismatch } });
+      this.close();
+      throw new HandshakeError(mismatch);
+    }
+    this.hello = hello;
+    this.#state = "open";
+    this.send({ header: makeHeader("welcome", session), content: { ...versions(), ...extra } });
+    return hello;
+  }
+
+  /** Client/engine side: answer the challenge and wait for the welcome. */
+  async initiate(hello: { role: Role; session: string } & Json, timeoutMs: number): Promise<Json> {
+    const deadline = Date.now() + timeoutMs;
+    const challenge = await this.#nextHandshakeMessage(timeoutMs);
+    if (challenge.msgType !== "challenge") throw new HandshakeError(`expected a challenge, got ${challenge.msgType}`);
+    const mismatch = versionMismatch(challenge.content);
+    if (mismatch !== null) throw new HandshakeError(mismatch);
+    this.send({ header: makeHeader("hello", hello.session), content: { ...hello, ...versions(), nonce: challenge.content.nonce } });
+    const answer = await this.#nextHandshakeMessage(Math.max(1, deadline - Date.now()));
+    if (answer.msgType === "refuse") throw new HandshakeError(String(answer.content.reason));
+    if (answer.msgType !== "welcome") throw new HandshakeError(`expected welcome, got ${answer.msgType}`);
+    return answer.content;
+  }
+
+  #nextHandshakeMessage(timeoutMs: number): Promise<Incoming> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#handshakeWaiter = null;
+        this.#dropHandshake("handshake: timed out");
+        reject(new HandshakeError(`no handshake answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      this.#handshakeWaiter = (m) => {
+        clearTimeout(timer);
+        this.#handshakeWaiter = null;
+        if (m instanceof Error) reject(m);
+        else resolve(m);
+      };
+    });
+  }
+
+  #dropHandshake(reason: string): void {
+    this.#opts.stats.count(reason);
+    this.#opts.log.warn("dropped connection", { peer: this.peer, reason });
+    this.close(true);
+  }
+
+  // ---- input ----------------------------------------------------------------------------------
+
+  #onData(chunk: Buffer): void {
+    let messages: RawMessage[];
+    try {
+      messages = this.#decoder.push(chunk);
+    } catch (err) {
+      this.#garbage(err as Error);
+      return;
+    }
+    for (const raw of messages) {
+      if (this.#state === "closed") return;
+      this.#receive(raw);
+    }
+  }
+
+  #receive(raw: RawMessage): void {
+    const { auth, history } = this.#opts;
+    const json = raw.head.slice(1);
+    const verdict = auth.verify(raw.head[0]!, json, raw.bufferLengths, raw.buffers, this.#opts.verifyBuffers);
+    if (!verdict.ok) return this.#drop(verdict.reason, raw);
+    if (!history.add(verdict.digest)) return this.#drop("replayed message", raw);
+    let msg: Incoming;
+    try {
+      msg = new Incoming(raw);
+    } catch (err) {
+      return this.#drop(`invalid JSON (${(err as Error).message})`, raw);
+    }
+    if (this.#state === "handshake") {
+      // open synchronously: messages right behind the welcome in the same chunk must not be dropped
+      if (msg.msgType === "welcome") this.#state = "open";
+      if (this.#handshakeWaiter !== null) this.#handshakeWaiter(msg);
+      else this.#drop("message before the handshake", raw);
+      return;
+    }
+    this.emit("message", msg);
+  }
+
+  #drop(reason: string, raw: RawMessage): void {
+    this.#opts.stats.count(reason);
+    this.#opts.log.warn("dropped message", { peer: this.peer, reason, bytes: raw.size });
+    if (this.#state === "handshake") {
+      // during the handshake a bad message means the peer does not hold the key
+      this.#handshakeWaiter?.(new HandshakeError(handshakeReason(reason)));
+      this.close(true);
+    }
+  }
+
+  #garbage(err: Error): void {
+    const reason = err instanceof FramingError ? `garbage: ${err.message}` : `garbage: ${String(err)}`;
+    this.#opts.stats.count("garbage");
+    this.#opts.log.warn("closing connection", { peer: this.peer, reason });
+    this.#handshakeWaiter?.(new HandshakeError(reason));
+    this.close(true);
+  }
+
+  #onClose(): void {
+    if (this.#state === "closed") return;
+    const wasHandshake = this.#state === "handshake";
+    this.#state = "closed";
+    if (wasHandshake) this.#handshakeWaiter?.(new HandshakeError("the connection closed during the handshake"));
+    this.emit("close", this.#closeError);
+  }
+}
+
+function versions(): Json {
+  return { protocol: PROTOCOL_VERSION, tsparallel: TSPARALLEL_VERSION, node: NODE_VERSION };
+}
+
+/** Why two peers cannot talk, or null. Node majors must match: v8 serialization is not forward-compatible. */
+export function versionMismatch(peer: Json): string | null {
+  const protocol = String(peer.protocol);
+  if (major(protocol) !== major(PROTOCOL_VERSION)) {
+    return `protocol ${protocol} (tsparallel ${String(peer.tsparallel)}) cannot talk to protocol ${PROTOCOL_VERSION} (tsparallel ${TSPARALLEL_VERSION}): install the same tsparallel version everywhere`;
+  }
+  const node = String(peer.node);
+  if (major(node) !== major(NODE_VERSION)) {
+    return `Node ${node} cannot exchange values with Node ${NODE_VERSION} (v8 serialization differs between majors): run the same Node major on every host`;
+  }
+  return null;
+}
+
+function handshakeReason(reason: string): string {
+  if (reason === "bad signature" || reason.includes("signature")) {
+    return "the peer's signature does not match our key: the connection file's key is wrong or stale";
+  }
+  return reason;
+}

@@ -1,0 +1,95 @@
+/**
+ * Messages: the Jupyter wire parts (header, parent header, metadata, content) plus binary buffers.
+ */
+import { randomUUID } from "node:crypto";
+import type { Authenticator } from "./auth.js";
+import { isoMicro } from "./time.js";
+import { MSG_SPEC_VERSION } from "./version.js";
+import { encodeFrames, JSON_FRAMES, type RawMessage } from "./wire.js";
+
+export interface Header {
+  msg_id: string;
+  msg_type: string;
+  session: string;
+  date: string;
+  version: string;
+  username?: string;
+}
+
+export type Json = Record<string, unknown>;
+
+export interface OutMessage {
+  header: Header;
+  parent?: Header | null;
+  metadata?: Json;
+  content?: Json;
+  buffers?: readonly Uint8Array[];
+}
+
+export function makeHeader(msgType: string, session: string, msgId: string = randomUUID()): Header {
+  return { msg_id: msgId, msg_type: msgType, session, date: isoMicro(), version: MSG_SPEC_VERSION };
+}
+
+const EMPTY = Buffer.from("{}");
+
+function jsonFrame(value: unknown): Buffer {
+  return value === undefined || value === null ? EMPTY : Buffer.from(JSON.stringify(value));
+}
+
+/** Sign and frame a message: the chunks to write on the stream. */
+export function encodeMessage(auth: Authenticator, msg: OutMessage): Uint8Array[] {
+  const json = [jsonFrame(msg.header), jsonFrame(msg.parent), jsonFrame(msg.metadata), jsonFrame(msg.content)];
+  const buffers = msg.buffers ?? [];
+  return encodeFrames([auth.sign(json, buffers), ...json, ...buffers]);
+}
+
+/**
+ * A received, authenticated message. The header, parent header and metadata are parsed on arrival
+ * (routing needs them); the content is parsed when first read, so a forwarder never parses it.
+ */
+export class Incoming {
+  readonly header: Header;
+  readonly parent: Header | Record<string, never>;
+  readonly metadata: Json;
+  readonly raw: Buffer[];
+  readonly size: number;
+  readonly #message: RawMessage;
+  #content: Json | undefined;
+
+  constructor(message: RawMessage) {
+    this.#message = message;
+    this.raw = message.raw;
+    this.size = message.size;
+    this.header = parseObject(message.head[1]!, "header") as unknown as Header;
+    this.parent = parseObject(message.head[2]!, "parent header") as Header | Record<string, never>;
+    this.metadata = parseObject(message.head[3]!, "metadata");
+    if (typeof this.header.msg_type !== "string" || typeof this.header.msg_id !== "string") {
+      throw new SyntaxError("header lacks msg_id or msg_type");
+    }
+  }
+
+  get msgType(): string {
+    return this.header.msg_type;
+  }
+
+  get content(): Json {
+    return (this.#content ??= parseObject(this.#message.head[JSON_FRAMES]!, "content"));
+  }
+
+  get buffers(): Buffer[] {
+    return this.#message.buffers();
+  }
+
+  /** The parent's msg_id, or undefined. */
+  get parentId(): string | undefined {
+    return (this.parent as Partial<Header>).msg_id;
+  }
+}
+
+function parseObject(frame: Buffer, what: string): Json {
+  const value: unknown = JSON.parse(frame.toString("utf8"));
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new SyntaxError(`${what} is not a JSON object`);
+  }
+  return value as Json;
+}

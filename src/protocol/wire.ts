@@ -1,0 +1,197 @@
+/**
+ * Stream framing. One message on the stream is
+ *
+ *   u32 total | u32 nframes | u32 len[0] … u32 len[n-1] | frame 0 … frame n-1
+ *
+ * (little-endian; `total` counts every byte after itself). Frame 0 authenticates the message,
+ * frames 1–4 are the Jupyter parts (header, parent header, metadata, content) as JSON, the rest
+ * are binary buffers. The decoder keeps the received chunks as they came, so a forwarder can write
+ * a message on without copying it, and copies a frame only when it spans chunks.
+ */
+
+export const JSON_FRAMES = 4;
+export const MIN_FRAMES = 1 + JSON_FRAMES;
+export const DEFAULT_MAX_MESSAGE = 2 ** 32 - 1;
+export const DEFAULT_MAX_FRAMES = 100_000;
+
+export class FramingError extends Error {
+  override name = "FramingError";
+}
+
+/**
+ * A complete message as bytes: `raw` is the exact stream bytes (to forward), `head` the auth frame
+ * and the four JSON frames, `buffers()` the binary frames (extracted on demand: a forwarder never
+ * touches them).
+ */
+export interface RawMessage {
+  raw: Buffer[];
+  head: Buffer[];
+  bufferLengths: number[];
+  size: number;
+  buffers(): Buffer[];
+}
+
+/** Encode frames into the chunks to write: a prefix (lengths) followed by the frames themselves. */
+export function encodeFrames(frames: readonly Uint8Array[]): Uint8Array[] {
+  const n = frames.length;
+  const prefix = Buffer.allocUnsafe(8 + 4 * n);
+  let total = 4 + 4 * n;
+  for (let i = 0; i < n; i++) {
+    const len = frames[i]!.byteLength;
+    prefix.writeUInt32LE(len, 8 + 4 * i);
+    total += len;
+  }
+  if (total > DEFAULT_MAX_MESSAGE) throw new RangeError(`message of ${total} bytes exceeds the 4 GiB frame limit`);
+  prefix.writeUInt32LE(total, 0);
+  prefix.writeUInt32LE(n, 4);
+  return [prefix, ...frames];
+}
+
+/** Incremental decoder: feed chunks, get whole messages. Throws FramingError on garbage. */
+export class FrameDecoder {
+  readonly #maxMessage: number;
+  readonly #maxFrames: number;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #need = -1; // total bytes of the message at the head, once known
+
+  constructor(opts: { maxMessage?: number; maxFrames?: number } = {}) {
+    this.#maxMessage = opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
+    this.#maxFrames = opts.maxFrames ?? DEFAULT_MAX_FRAMES;
+  }
+
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** Add a chunk; returns every message it completes. */
+  push(chunk: Buffer): RawMessage[] {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    const out: RawMessage[] = [];
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#buffered < 4) break;
+        const total = this.#peekU32();
+        if (total < 4 + 4 * MIN_FRAMES || total > this.#maxMessage) {
+          throw new FramingError(`bad message length ${total}`);
+        }
+        this.#need = total + 4;
+      }
+      if (this.#buffered < this.#need) break;
+      const raw = this.#take(this.#need);
+      this.#need = -1;
+      out.push(this.#split(raw));
+    }
+    return out;
+  }
+
+  #peekU32(): number {
+    const head = this.#chunks[0]!;
+    if (head.length >= 4) return head.readUInt32LE(0);
+    return Buffer.concat(this.#chunks, 4).readUInt32LE(0);
+  }
+
+  /** Remove exactly n bytes from the front, as slices of the received chunks. */
+  #take(n: number): Buffer[] {
+    const parts: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const head = this.#chunks[0]!;
+      if (head.length <= left) {
+        parts.push(head);
+        this.#chunks.shift();
+        left -= head.length;
+      } else {
+        parts.push(head.subarray(0, left));
+        this.#chunks[0] = head.subarray(left);
+        left = 0;
+      }
+    }
+    this.#buffered -= n;
+    return parts;
+  }
+
+  #split(raw: Buffer[]): RawMessage {
+    const size = raw.reduce((s, b) => s + b.length, 0);
+    const reader = new SpanReader(raw);
+    const n = reader.u32At(4);
+    if (n < MIN_FRAMES || n > this.#maxFrames || 8 + 4 * n > size) {
+      throw new FramingError(`bad frame count ${n}`);
+    }
+    const lens = reader.slice(8, 4 * n);
+    let offset = 8 + 4 * n;
+    const head: Buffer[] = [];
+    const spans: Array<[number, number]> = [];
+    for (let i = 0; i < n; i++) {
+      const len = lens.readUInt32LE(4 * i);
+      if (offset + len > size) throw new FramingError(`frame ${i} overruns the message`);
+      if (i < MIN_FRAMES) head.push(reader.slice(offset, len));
+      else spans.push([offset, len]);
+      offset += len;
+    }
+    if (offset !== size) throw new FramingError(`frame lengths do not add up (${offset} of ${size} bytes)`);
+    let cached: Buffer[] | undefined;
+    const buffers = () => (cached ??= spans.map(([o, l]) => reader.slice(o, l)));
+    return { raw, head, bufferLengths: spans.map((s) => s[1]), size, buffers };
+  }
+}
+
+/** Random access into a list of chunks; copies only when a span crosses chunk boundaries. */
+class SpanReader {
+  readonly #parts: Buffer[];
+  readonly #starts: number[] = [];
+
+  constructor(parts: Buffer[]) {
+    this.#parts = parts;
+    let pos = 0;
+    for (const p of parts) {
+      this.#starts.push(pos);
+      pos += p.length;
+    }
+  }
+
+  u32At(offset: number): number {
+    return this.slice(offset, 4).readUInt32LE(0);
+  }
+
+  slice(offset: number, len: number): Buffer {
+    let i = this.#find(offset);
+    const first = this.#parts[i]!;
+    const at = offset - this.#starts[i]!;
+    if (at + len <= first.length) return first.subarray(at, at + len);
+    // crosses chunks: one copy into a buffer of its own (so large frames start aligned at offset 0)
+    const out = len >= 4096 ? Buffer.allocUnsafeSlow(len) : Buffer.allocUnsafe(len);
+    let written = first.copy(out, 0, at);
+    while (written < len) {
+      i += 1;
+      const part = this.#parts[i]!;
+      written += part.copy(out, written, 0, Math.min(part.length, len - written));
+    }
+    return out;
+  }
+
+  #find(offset: number): number {
+    // chunks are few for small messages and scanned once per frame for large ones
+    let lo = 0;
+    let hi = this.#starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+}
+
+/** Decode one whole message held as chunks (a stored or self-made message). */
+export function decodeRaw(raw: readonly Uint8Array[]): RawMessage {
+  const decoder = new FrameDecoder();
+  let out: RawMessage[] = [];
+  for (const chunk of raw) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    out = out.concat(decoder.push(b));
+  }
+  if (out.length !== 1 || decoder.buffered !== 0) throw new FramingError("not exactly one message");
+  return out[0]!;
+}
