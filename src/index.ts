@@ -16,7 +16,7 @@
 /** Start and stop a controller and engines: `new Cluster({ n: 4 }).startAndConnect()`. */
 export { Cluster, listClusters, type ClusterOptions, type ClusterRecord } from "./cluster/cluster.js";
 /** A connection to a running cluster: `await Client.connect()`. */
-export { Client, type ClientOptions, type ClientEvents } from "./client/client.js";
+export { Client, type ClientOptions, type ClientEvents, type ControllerStats } from "./client/client.js";
 /** Work and data addressed to named engines: `rc.directView()`, `rc.directView(0)`. */
 export { DirectView, type DirectViewFlags, type DirectMapOptions, type ScatterOptions, type ExecuteOptions } from "./client/directview.js";
 /** Tasks placed by the controller's scheduler: `rc.loadBalancedView()`. */

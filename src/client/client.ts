@@ -40,6 +40,18 @@ export interface ClientOptions {
   logger?: Logger;
 }
 
+export interface ControllerStats {
+  engines: number;
+  clients: number;
+  tasks: number;
+  unassigned: number;
+  scheme: string;
+  hwm: number;
+  /** Messages and connections the controller dropped, by reason (bad signature, replay, garbage…). */
+  dropped: Record<string, number>;
+  droppedTotal: number;
+}
+
 export interface ClientEvents {
   engineRegistered: [id: number, uuid: string];
   engineUnregistered: [id: number, uuid: string];
@@ -246,6 +258,13 @@ export class Client extends EventEmitter<ClientEvents> {
     const reply = await this.#core.request("db_request", { query: jsonQuery(query), keys: keys ?? null });
     const buffers = reply.buffers;
     return ((reply.content.records ?? []) as Json[]).map((r) => reviveRecord(r, buffers));
+  }
+
+  /** The controller's counters: engines, clients, task records, and input it dropped (by reason). */
+  async controllerStats(): Promise<ControllerStats> {
+    const reply = await this.#core.request("stats_request", {});
+    const { status: _status, ...stats } = reply.content;
+    return stats as unknown as ControllerStats;
   }
 
   /** Every msg id in the controller's record, in submission order. */

@@ -128,12 +128,21 @@ export class Hub {
       clear_request: (conn, _s, msg) => this.#fanouts.start(conn, msg, "clear_request", this.#targets(msg.content), {}),
       signal_request: (conn, _s, msg) => this.#fanouts.start(conn, msg, "signal_request", this.#targets(msg.content), { sig: msg.content.sig }, "heart"),
       shutdown_request: (conn, _s, msg) => this.#shutdown(conn, msg),
+      stats_request: (conn, _s, msg) => this.send(conn, "stats_reply", this.#stats(), msg.header),
     };
   }
 
   /** Register extra client handlers (task-record queries live in their own module). */
   addClientHandlers(handlers: Record<string, ClientHandler>): void {
     Object.assign(this.#clientHandlers, handlers);
+  }
+
+  #stats(): Json {
+    return {
+      status: "ok", engines: this.engines.size, clients: this.clients.size, tasks: this.db.size,
+      unassigned: this.scheduler.unassigned, scheme: this.scheduler.schemeName, hwm: this.scheduler.hwm,
+      dropped: this.#opts.stats.toJSON(), droppedTotal: this.#opts.stats.total,
+    };
   }
 
   #engineTable(): Record<string, string> {

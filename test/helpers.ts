@@ -1,0 +1,55 @@
+/**
+ * Test helpers: every test file gets its own TSPARALLEL_DIR (so tests never touch ~/.tsparallel),
+ * clusters that are always stopped, and polling with deadlines instead of fixed sleeps.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Cluster, type Client, type ClusterOptions } from "tsparallel";
+
+export const TEST_DIR = mkdtempSync(join(tmpdir(), "tsp-test-"));
+process.env.TSPARALLEL_DIR = TEST_DIR;
+process.on("exit", () => rmSync(TEST_DIR, { recursive: true, force: true }));
+
+export interface Running {
+  cluster: Cluster;
+  rc: Client;
+}
+
+/** Start a cluster (2 engines by default, short heartbeats) and connect; `stop()` in `after`. */
+export async function startCluster(opts: ClusterOptions = {}): Promise<Running> {
+  const cluster = new Cluster({ n: 2, heartbeatPeriod: 0.25, heartbeatMisses: 8, ...opts });
+  const rc = await cluster.startAndConnect({ timeout: 30 });
+  return { cluster, rc };
+}
+
+/** Run `fn` with a fresh cluster that is stopped afterwards, whatever happens. */
+export async function withCluster<T>(opts: ClusterOptions, fn: (r: Running) => Promise<T>): Promise<T> {
+  const r = await startCluster(opts);
+  try {
+    return await fn(r);
+  } finally {
+    await r.cluster.stop();
+  }
+}
+
+/** Poll `predicate` until true; fail after `timeoutMs`. */
+export async function until(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const start = Date.now();
+  while (!(await predicate())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - start;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,114 @@
+/** The wire: framing, signing, replay protection and payload serialization (no processes). */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Authenticator, DigestHistory, FrameDecoder, encodeFrames, encodeMessage, makeHeader, pack, unpack, Incoming } from "tsparallel/internal";
+
+const auth = new Authenticator("secret-key");
+
+function roundTrip(value: unknown): unknown {
+  return unpack(pack(value));
+}
+
+describe("wire - framing", () => {
+  it("decodes messages split across arbitrary chunk boundaries", () => {
+    const chunks = encodeMessage(auth, { header: makeHeader("x", "s"), content: { a: 1 }, buffers: [Buffer.from("hello")] });
+    const whole = Buffer.concat(chunks);
+    for (const step of [1, 3, 7, 64]) {
+      const d = new FrameDecoder();
+      const out = [];
+      for (let i = 0; i < whole.length; i += step) out.push(...d.push(whole.subarray(i, i + step)));
+      assert.equal(out.length, 1);
+      assert.deepEqual(out[0]!.buffers().map(String), ["hello"]);
+    }
+  });
+
+  it("yields several messages from one chunk", () => {
+    const a = Buffer.concat(encodeMessage(auth, { header: makeHeader("a", "s") }));
+    const b = Buffer.concat(encodeMessage(auth, { header: makeHeader("b", "s") }));
+    const msgs = new FrameDecoder().push(Buffer.concat([a, b]));
+    assert.deepEqual(msgs.map((m) => new Incoming(m).msgType), ["a", "b"]);
+  });
+
+  it("rejects a broken length, a bad frame count and frames that do not add up", () => {
+    assert.throws(() => new FrameDecoder().push(Buffer.from([1, 0, 0, 0, 9, 9, 9, 9])), /bad message length/);
+    const bad = Buffer.concat(encodeFrames([Buffer.from("x")])); // 1 frame < 5
+    assert.throws(() => new FrameDecoder().push(bad), /bad message length|bad frame count/);
+    const good = Buffer.concat(encodeFrames([Buffer.alloc(34), Buffer.from("{}"), Buffer.from("{}"), Buffer.from("{}"), Buffer.from("{}")]));
+    good.writeUInt32LE(7, 8); // first frame claims 7 bytes
+    assert.throws(() => new FrameDecoder().push(good), /do not add up|overruns/);
+  });
+});
+
+describe("wire - signing", () => {
+  const sign = (buffers: Buffer[]) => {
+    const json = ["{}", "{}", "{}", "{}"].map((s) => Buffer.from(s));
+    return { json, sig: auth.sign(json, buffers) };
+  };
+
+  it("verifies what it signed, small and large buffers alike", () => {
+    for (const size of [10, 200_000]) {
+      const buf = Buffer.alloc(size, 7);
+      const { json, sig } = sign([buf]);
+      assert.equal(auth.verify(sig, json, [size], () => [buf], true).ok, true);
+    }
+  });
+
+  it("refuses a wrong key, a changed JSON frame and a changed buffer", () => {
+    const buf = Buffer.alloc(200_000, 1);
+    const { json, sig } = sign([buf]);
+    assert.equal(new Authenticator("other").verify(sig, json, [buf.length], () => [buf], true).ok, false);
+    const changed = [Buffer.from('{"a":1}'), ...json.slice(1)];
+    assert.equal(auth.verify(sig, changed, [buf.length], () => [buf], true).ok, false);
+    const tampered = Buffer.from(buf);
+    tampered[100_000] = 2;
+    assert.equal(auth.verify(sig, json, [buf.length], () => [tampered], true).ok, false);
+    // a forwarder that does not check large buffers still checks the JSON frames
+    assert.equal(auth.verify(sig, json, [buf.length], () => [tampered], false).ok, true);
+  });
+
+  it("refuses a missing signature", () => {
+    const json = ["{}", "{}", "{}", "{}"].map((s) => Buffer.from(s));
+    assert.equal(auth.verify(Buffer.alloc(0), json, [], () => [], true).ok, false);
+  });
+
+  it("remembers digests to refuse replays", () => {
+    const h = new DigestHistory(4);
+    assert.equal(h.add("a"), true);
+    assert.equal(h.add("a"), false);
+    for (const d of ["b", "c", "d", "e"]) h.add(d);
+    assert.equal(h.add("c"), false, "still remembered after a generation swap");
+  });
+});
+
+describe("wire - serialization", () => {
+  it("round-trips every structured-clone type", () => {
+    const value = {
+      obj: { a: [1, "two", null, true] }, map: new Map([[1, { x: 2 }]]), set: new Set(["a"]), date: new Date(0),
+      big: 12345678901234567890n, f64: new Float64Array([1.5, 2.5]), u8: new Uint8Array([1, 2]), ab: new ArrayBuffer(4),
+      err: new RangeError("boom"), buf: Buffer.from("buf"),
+    };
+    const out = roundTrip(value) as typeof value;
+    assert.deepEqual(out.obj, value.obj);
+    assert.deepEqual(out.map, value.map);
+    assert.deepEqual(out.set, value.set);
+    assert.equal(out.date.getTime(), 0);
+    assert.equal(out.big, value.big);
+    assert.deepEqual([...out.f64], [1.5, 2.5]);
+    assert.ok(out.f64 instanceof Float64Array);
+    assert.ok(out.u8 instanceof Uint8Array);
+    assert.equal(out.ab.byteLength, 4);
+    assert.ok(out.err instanceof RangeError);
+    assert.equal(out.err.message, "boom");
+    assert.ok(Buffer.isBuffer(out.buf));
+  });
+
+  it("sends large typed arrays as their own frames, without copying them into the payload", () => {
+    const big = new Float64Array(1_000_000).map((_, i) => i);
+    const frames = pack({ big });
+    assert.equal(frames.length, 2);
+    assert.ok(frames[0]!.byteLength < 1000, "payload holds only a reference");
+    assert.equal(frames[1]!.buffer, big.buffer, "the frame is a view of the array's memory");
+    const out = unpack(frames) as { big: Float64Array };
+    assert.equal(out.big[999_999], 999_999);
+  });
+});
