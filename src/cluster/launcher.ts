@@ -58,6 +58,7 @@ export async function launchController(opts: ControllerLaunch): Promise<{ proc: 
   if (opts.ownerPid !== null) args.push("--owner-pid", String(opts.ownerPid));
   const proc = launch(args, opts.profile, `controller-${opts.clusterId}`, true, opts.env ?? {});
   const child = proc.child!;
+  let onExit: (code: number | null) => void = () => {};
   const info = await new Promise<ConnectionInfo>((resolve, reject) => {
     const timer = setTimeout(() => fail(`the controller did not start within ${opts.timeoutMs / 1000} s`), opts.timeoutMs);
     const fail = (why: string) => {
@@ -70,9 +71,10 @@ export async function launchController(opts: ControllerLaunch): Promise<{ proc: 
       if (m.ready === true && m.info !== undefined) resolve(m.info);
       else fail("the controller sent an unexpected start message");
     });
-    child.once("exit", (code) => fail(`the controller exited during start (code ${code})`));
+    onExit = (code) => fail(`the controller exited during start (code ${code})`);
+    child.once("exit", onExit);
   });
-  child.removeAllListeners("exit");
+  child.off("exit", onExit);
   if (child.connected) child.disconnect();
   return { proc, info };
 }

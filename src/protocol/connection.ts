@@ -10,7 +10,7 @@ import type { Authenticator, DigestHistory } from "./auth.js";
 import type { Logger } from "./log.js";
 import { encodeMessage, Incoming, makeHeader, type Json, type OutMessage } from "./messages.js";
 import { major, NODE_VERSION, PROTOCOL_VERSION, TSPARALLEL_VERSION } from "./version.js";
-import { FrameDecoder, FramingError, type RawMessage } from "./wire.js";
+import { DEFAULT_MAX_MESSAGE, FrameDecoder, FramingError, type RawMessage } from "./wire.js";
 
 export type Role = "client" | "engine" | "heart";
 
@@ -56,6 +56,7 @@ export class HandshakeError extends Error {
 type State = "handshake" | "open" | "closed";
 
 const EMPTY_CHUNK = Buffer.alloc(0);
+const HANDSHAKE_MAX_MESSAGE = 64 * 1024;
 
 interface Events {
   message: [Incoming];
@@ -78,7 +79,8 @@ export class Connection extends EventEmitter<Events> {
     super();
     this.socket = socket;
     this.#opts = opts;
-    this.#decoder = new FrameDecoder(opts.maxMessage === undefined ? {} : { maxMessage: opts.maxMessage });
+    // until the peer proves the key, accept only handshake-sized messages
+    this.#decoder = new FrameDecoder({ maxMessage: HANDSHAKE_MAX_MESSAGE });
     this.peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : "unix";
     socket.setNoDelay?.(true);
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
@@ -157,7 +159,7 @@ export class Connection extends EventEmitter<Events> {
       throw new HandshakeError(mismatch);
     }
     this.hello = hello;
-    this.#state = "open";
+    this.#opened();
     this.send({ header: makeHeader("welcome", session), content: { ...versions(), ...extra } });
     return hello;
   }
@@ -174,6 +176,11 @@ export class Connection extends EventEmitter<Events> {
     if (answer.msgType === "refuse") throw new HandshakeError(String(answer.content.reason));
     if (answer.msgType !== "welcome") throw new HandshakeError(`expected welcome, got ${answer.msgType}`);
     return answer.content;
+  }
+
+  #opened(): void {
+    this.#state = "open";
+    this.#decoder.maxMessage = this.#opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
   }
 
   #nextHandshakeMessage(timeoutMs: number): Promise<Incoming> {
@@ -229,7 +236,7 @@ export class Connection extends EventEmitter<Events> {
     }
     if (this.#state === "handshake") {
       // open synchronously: messages right behind the welcome in the same chunk must not be dropped
-      if (msg.msgType === "welcome") this.#state = "open";
+      if (msg.msgType === "welcome") this.#opened();
       if (this.#handshakeWaiter !== null) this.#handshakeWaiter(msg);
       else this.#drop("message before the handshake", raw);
       return;

@@ -49,14 +49,16 @@ export function encodeFrames(frames: readonly Uint8Array[]): Uint8Array[] {
 
 /** Incremental decoder: feed chunks, get whole messages. Throws FramingError on garbage. */
 export class FrameDecoder {
-  readonly #maxMessage: number;
+  /** Largest message accepted (a connection lowers it until the peer is authenticated). */
+  maxMessage: number;
   readonly #maxFrames: number;
   #chunks: Buffer[] = [];
   #buffered = 0;
   #need = -1; // total bytes of the message at the head, once known
+  #checked = false; // frame table of the head message validated
 
   constructor(opts: { maxMessage?: number; maxFrames?: number } = {}) {
-    this.#maxMessage = opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
+    this.maxMessage = opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
     this.#maxFrames = opts.maxFrames ?? DEFAULT_MAX_FRAMES;
   }
 
@@ -72,24 +74,42 @@ export class FrameDecoder {
     for (;;) {
       if (this.#need < 0) {
         if (this.#buffered < 4) break;
-        const total = this.#peekU32();
-        if (total < 4 + 4 * MIN_FRAMES || total > this.#maxMessage) {
+        const total = this.#peekU32(0);
+        if (total < 4 + 4 * MIN_FRAMES || total > this.maxMessage) {
           throw new FramingError(`bad message length ${total}`);
         }
         this.#need = total + 4;
       }
+      // check the frame table as soon as it is here: garbage is refused without waiting for "the rest"
+      if (!this.#checked && !this.#checkTable()) break;
       if (this.#buffered < this.#need) break;
       const raw = this.#take(this.#need);
       this.#need = -1;
+      this.#checked = false;
       out.push(this.#split(raw));
     }
     return out;
   }
 
-  #peekU32(): number {
+  #peekU32(offset: number): number {
     const head = this.#chunks[0]!;
-    if (head.length >= 4) return head.readUInt32LE(0);
-    return Buffer.concat(this.#chunks, 4).readUInt32LE(0);
+    if (head.length >= offset + 4) return head.readUInt32LE(offset);
+    return Buffer.concat(this.#chunks, offset + 4).readUInt32LE(offset);
+  }
+
+  /** Validate frame count and lengths of the head message; false while they have not all arrived. */
+  #checkTable(): boolean {
+    if (this.#buffered < 8) return false;
+    const n = this.#peekU32(4);
+    const total = this.#need - 4;
+    if (n < MIN_FRAMES || n > this.#maxFrames || 4 + 4 * n > total) throw new FramingError(`bad frame count ${n}`);
+    if (this.#buffered < 8 + 4 * n) return false;
+    const table = Buffer.concat(this.#chunks, 8 + 4 * n);
+    let sum = 4 + 4 * n;
+    for (let i = 0; i < n; i++) sum += table.readUInt32LE(8 + 4 * i);
+    if (sum !== total) throw new FramingError(`frame lengths do not add up (${sum} of ${total} bytes)`);
+    this.#checked = true;
+    return true;
   }
 
   /** Remove exactly n bytes from the front, as slices of the received chunks. */

@@ -1,0 +1,187 @@
+/**
+ * Bad input on the controller's port: every kind of malformed, unsigned, replayed or unknown
+ * message is dropped and counted, never executed, and the controller keeps serving good clients.
+ */
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { after, before, describe, it } from "node:test";
+import type { Client } from "tsparallel";
+import { Authenticator, encodeFrames, encodeMessage, FrameDecoder, Incoming, makeHeader, readConnectionFile, type ConnectionInfo } from "tsparallel/internal";
+import { TEST_DIR, startCluster, until, type Running } from "./helpers.ts";
+
+const VERSIONS = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+
+/** A hand-driven peer: raw socket, our own framing, for sending exactly what we want. */
+class RawPeer {
+  readonly socket: Socket;
+  readonly decoder = new FrameDecoder();
+  readonly inbox: Incoming[] = [];
+  closed = false;
+
+  constructor(info: ConnectionInfo) {
+    this.socket = connect({ path: info.unixPath! });
+    this.socket.on("data", (chunk) => {
+      for (const m of this.decoder.push(chunk)) this.inbox.push(new Incoming(m));
+    });
+    this.socket.on("close", () => (this.closed = true));
+    this.socket.on("error", () => {});
+  }
+
+  async next(type: string): Promise<Incoming> {
+    await until(() => this.inbox.some((m) => m.msgType === type) || this.closed, 10_000, `a ${type} message`);
+    const i = this.inbox.findIndex((m) => m.msgType === type);
+    if (i < 0) throw new Error(`connection closed before ${type}`);
+    return this.inbox.splice(i, 1)[0]!;
+  }
+
+  /** Complete the handshake with `key` (and optionally another protocol version). */
+  async handshake(key: string, protocol = "1.0"): Promise<void> {
+    const challenge = await this.next("challenge");
+    const auth = new Authenticator(key);
+    const hello = { role: "client", session: randomUUID(), protocol, tsparallel: VERSIONS.version, node: process.versions.node, nonce: challenge.content.nonce };
+    this.write(encodeMessage(auth, { header: makeHeader("hello", hello.session), content: hello }));
+  }
+
+  write(chunks: readonly Uint8Array[]): void {
+    for (const c of chunks) this.socket.write(c);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+describe("bad input - controller", () => {
+  let r: Running;
+  let info: ConnectionInfo;
+  let auth: Authenticator;
+  let baseline = 0;
+
+  before(async () => {
+    r = await startCluster({ n: 1, profile: "bad" });
+    info = readConnectionFile(r.cluster.connectionFile);
+    auth = new Authenticator(info.key);
+  });
+  after(async () => r.cluster.stop());
+
+  /** The drop counter rose and a good client still gets work done. */
+  async function droppedAndStillServing(rc: Client, reason: RegExp): Promise<void> {
+    await until(async () => (await rc.controllerStats()).droppedTotal > baseline, 10_000, "the controller to count the drop");
+    const stats = await rc.controllerStats();
+    assert.ok(Object.keys(stats.dropped).some((k) => reason.test(k)), `expected a drop matching ${reason}, got ${JSON.stringify(stats.dropped)}`);
+    baseline = stats.droppedTotal;
+    assert.equal(await r.rc.directView(0).apply((x: number) => x * 2, 21), 42);
+  }
+
+  /** An open, handshaken raw connection. */
+  async function opened(): Promise<RawPeer> {
+    const peer = new RawPeer(info);
+    await peer.handshake(info.key);
+    await peer.next("welcome");
+    return peer;
+  }
+
+  const applyMessage = (code: string) => ({
+    header: makeHeader("apply_request", randomUUID()),
+    metadata: { route: "direct", engine: 0 },
+    content: { fn: { kind: "source", src: code, name: "evil" }, specials: false },
+  });
+
+  it("a connection that skips the handshake is dropped and closed", async () => {
+    const peer = new RawPeer(info);
+    await peer.next("challenge");
+    peer.write(encodeMessage(auth, applyMessage("() => process.exit(3)")));
+    await until(() => peer.closed, 10_000, "the connection to close");
+    await droppedAndStillServing(r.rc, /handshake/);
+  });
+
+  it("a handshake proving a wrong key is dropped and closed", async () => {
+    const peer = new RawPeer(info);
+    await peer.handshake("not-the-key");
+    await until(() => peer.closed, 10_000, "the connection to close");
+    await droppedAndStillServing(r.rc, /signature/);
+  });
+
+  it("a peer of another protocol version is refused with what differs", async () => {
+    const peer = new RawPeer(info);
+    await peer.handshake(info.key, "9.0");
+    const refusal = await peer.next("refuse");
+    assert.match(String(refusal.content.reason), /protocol 9\.0.*cannot talk to protocol 1\.0/);
+    await until(() => peer.closed, 10_000, "the connection to close");
+  });
+
+  it("a message with a bad signature is dropped; the connection stays usable", async () => {
+    const peer = await opened();
+    const chunks = encodeMessage(auth, applyMessage("() => process.exit(3)"));
+    const whole = Buffer.concat(chunks);
+    whole[8 + 4 * 6 + 10] ^= 0xff; // a byte of the HMAC
+    peer.write([whole]);
+    await droppedAndStillServing(r.rc, /bad signature/);
+    peer.write(encodeMessage(auth, { header: makeHeader("connection_request", randomUUID()), content: {} }));
+    assert.ok(await peer.next("connection_reply"));
+    peer.close();
+  });
+
+  it("a message with a missing signature is dropped", async () => {
+    const peer = await opened();
+    const json = [makeHeader("apply_request", "x"), {}, { route: "direct", engine: 0 }, {}].map((j) => Buffer.from(JSON.stringify(j)));
+    peer.write(encodeFrames([Buffer.alloc(0), ...json]));
+    await droppedAndStillServing(r.rc, /signature/);
+    peer.close();
+  });
+
+  it("a replayed message is dropped", async () => {
+    const peer = await opened();
+    const chunks = encodeMessage(auth, { header: makeHeader("connection_request", randomUUID()), content: {} });
+    peer.write(chunks);
+    await peer.next("connection_reply");
+    peer.write(chunks);
+    await droppedAndStillServing(r.rc, /replay/);
+    peer.close();
+  });
+
+  it("invalid JSON, correctly signed, is dropped", async () => {
+    const peer = await opened();
+    const json = [Buffer.from("{not json"), Buffer.from("{}"), Buffer.from("{}"), Buffer.from("{}")];
+    peer.write(encodeFrames([auth.sign(json, []), ...json]));
+    await droppedAndStillServing(r.rc, /invalid JSON/);
+    peer.close();
+  });
+
+  it("an unknown message type is dropped", async () => {
+    const peer = await opened();
+    peer.write(encodeMessage(auth, { header: makeHeader("format_disk_request", randomUUID()), content: {} }));
+    await droppedAndStillServing(r.rc, /unknown message type/);
+    peer.close();
+  });
+
+  it("a broken length, a broken frame count and random bytes close that connection only", async () => {
+    for (const garbage of [
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]),
+      Buffer.concat(encodeFrames([Buffer.from("a")])),
+      randomBytes(4096),
+    ]) {
+      const peer = await opened();
+      peer.write([garbage]);
+      await until(() => peer.closed, 10_000, "the connection to close");
+      await droppedAndStillServing(r.rc, /garbage/);
+    }
+  });
+
+  it("nothing dropped was executed: the engine never ran the injected code", async () => {
+    assert.deepEqual(r.rc.ids, [0]);
+    assert.equal(await r.rc.directView(0).apply(() => typeof process.exitCode), "undefined");
+  });
+
+  it("a client whose key is wrong gets a clear error", async () => {
+    const wrong = `${TEST_DIR}/wrong-key.json`;
+    copyFileSync(r.cluster.connectionFile, wrong);
+    writeFileSync(wrong, JSON.stringify({ ...info, key: "0".repeat(64) }));
+    const { Client } = await import("tsparallel");
+    const start = Date.now();
+    await assert.rejects(Client.connect({ connectionFile: wrong, timeout: 5 }), /key.*(wrong|stale)/);
+    assert.ok(Date.now() - start < 15_000);
+  });
+});

@@ -1,0 +1,135 @@
+/** Cluster and CLI: start, connect, stop leaving nothing behind; connection files; daemonized clusters. */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Client, Cluster, listClusters } from "tsparallel";
+import { alive, TEST_DIR, until } from "./helpers.ts";
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+const cli = (...args: string[]) => run(process.execPath, [CLI, ...args], { env: { ...process.env, TSPARALLEL_DIR: TEST_DIR }, timeout: 60_000 });
+
+describe("cluster - lifecycle", () => {
+  it("starts a controller and n engines, connects, and stops leaving no process or file behind", async () => {
+    const cluster = new Cluster({ n: 2, profile: "life" });
+    const rc = await cluster.startAndConnect();
+    assert.deepEqual(rc.ids, [0, 1]);
+    const { controller, engines } = cluster.pids;
+    assert.ok(controller !== null && alive(controller));
+    assert.equal(engines.length, 2);
+    assert.ok(existsSync(cluster.connectionFile));
+    assert.equal(statSync(cluster.connectionFile).mode & 0o777, 0o600, "connection file is private");
+    assert.equal(statSync(cluster.engineConnectionFile).mode & 0o777, 0o600);
+    const info = JSON.parse(readFileSync(cluster.connectionFile, "utf8"));
+    assert.equal(info.ip, "127.0.0.1", "the controller binds to loopback unless told otherwise");
+    assert.deepEqual(await rc.directView().apply((x: number) => x + 1, 1), [2, 2]);
+    await cluster.stop();
+    for (const pid of [controller!, ...engines]) assert.equal(alive(pid), false, `pid ${pid} still running`);
+    assert.equal(existsSync(cluster.connectionFile), false);
+    assert.equal(existsSync(cluster.engineConnectionFile), false);
+    await cluster.stop(); // idempotent
+  });
+
+  it("stop succeeds when the client is closed and the engines already died", async () => {
+    const cluster = new Cluster({ n: 2, profile: "dead" });
+    const rc = await cluster.startAndConnect();
+    await rc.close();
+    for (const pid of cluster.pids.engines) process.kill(pid, "SIGKILL");
+    await until(() => cluster.pids.engines.every((p) => !alive(p)), 5000, "engines to die");
+    await cluster.stop();
+    assert.equal(alive(cluster.pids.controller!), false);
+  });
+
+  it("Cluster.start and Symbol.asyncDispose", async () => {
+    let pids: number[] = [];
+    {
+      const c = await Cluster.start({ n: 1, profile: "dispose" });
+      try {
+        const rc = await c.connectClient();
+        await rc.waitForEngines(1);
+        pids = [c.pids.controller!, ...c.pids.engines];
+      } finally {
+        await c[Symbol.asyncDispose]();
+      }
+    }
+    assert.ok(pids.every((p) => !alive(p)));
+  });
+
+  it("Client.connect finds the profile's running cluster, and addEngines grows rc.ids", async () => {
+    const cluster = new Cluster({ n: 1, profile: "find" });
+    try {
+      await cluster.start();
+      const rc = await Client.connect({ profile: "find", timeout: 20 });
+      await rc.waitForEngines(1);
+      await cluster.addEngines(1);
+      await rc.waitForEngines(2, { timeout: 30 });
+      assert.deepEqual(rc.ids, [0, 1]);
+      await rc.close();
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it("rejects unknown options by name", () => {
+    assert.throws(() => new Cluster({ n: 1, engines: 3 } as never), /Invalid option in Cluster\(\): "engines"/);
+  });
+
+  it("waitForEngines times out with a clear error", async () => {
+    const cluster = new Cluster({ n: 0, profile: "wait" });
+    try {
+      await cluster.start();
+      const rc = await cluster.connectClient();
+      await assert.rejects(rc.waitForEngines(1, { timeout: 0.3 }), /1 engines not ready in 0.3 seconds/);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
+describe("cluster - CLI", () => {
+  after(async () => {
+    await cli("cluster", "stop", "--profile", "cli").catch(() => {});
+  });
+
+  it("cluster start --daemonize, list, stop", async () => {
+    const started = await cli("cluster", "start", "-n", "2", "--profile", "cli", "--daemonize", "--json");
+    const summary = JSON.parse(started.stdout.trim().split("\n").pop()!);
+    const pids: number[] = [summary.pids.controller, ...summary.pids.engines];
+    assert.ok(pids.every(alive), "daemonized processes outlive the command");
+    const rc = await Client.connect({ profile: "cli", clusterId: summary.clusterId });
+    await rc.waitForEngines(2);
+    assert.deepEqual(await rc.directView().apply(() => 7), [7, 7]);
+    await rc.close();
+    const listed = await cli("cluster", "list", "--profile", "cli");
+    assert.match(listed.stdout, new RegExp(`${summary.clusterId}.*running.*2/2`));
+    assert.equal(listClusters("cli").length, 1);
+    const stopped = await cli("cluster", "stop", "--profile", "cli");
+    assert.match(stopped.stdout, /stopped cluster/);
+    await until(() => pids.every((p) => !alive(p)), 10_000, "cluster processes to exit");
+    assert.equal(listClusters("cli").length, 0);
+  });
+
+  it("a controller and an engine started by hand form a cluster", async () => {
+    const { spawn } = await import("node:child_process");
+    const env = { ...process.env, TSPARALLEL_DIR: TEST_DIR };
+    const ctl = spawn(process.execPath, [CLI, "controller", "--profile", "hand", "--cluster-id", "byhand", "--no-unix"], { env, stdio: "ignore" });
+    try {
+      const rc = await Client.connect({ profile: "hand", clusterId: "byhand", timeout: 20 });
+      const file = `${TEST_DIR}/profile_hand/security/tsparallel-engine-byhand.json`;
+      const eng = spawn(process.execPath, [CLI, "engine", "--file", file], { env, stdio: "ignore" });
+      try {
+        await rc.waitForEngines(1, { timeout: 30 });
+        assert.equal(await rc.directView(0).apply(() => 40 + 2), 42);
+        await rc.close();
+      } finally {
+        eng.kill("SIGTERM");
+      }
+    } finally {
+      ctl.kill("SIGTERM");
+      await until(() => ctl.exitCode !== null || ctl.signalCode !== null, 10_000, "controller exit");
+    }
+  });
+});
