@@ -32,6 +32,9 @@ export interface GetOptions {
 
 export type OutputGrouping = "type" | "engine" | "order";
 
+/** One engine's entry in `getDict()`: its task's value (for a map, its part of the list). */
+export type DictValue<R> = R extends AsyncMapResult<infer U> ? U[] : R extends AsyncResult<infer T> ? (T extends unknown[] ? T[number] : T) : never;
+
 const noop = () => {};
 
 export class AsyncResult<T = unknown> implements PromiseLike<T> {
@@ -74,9 +77,14 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
     return this.#promise.finally(onfinally);
   }
 
-  /** The underlying promise (for APIs that want a real Promise). */
+  /** The underlying promise (for APIs that check for a native Promise). */
   get promise(): Promise<T> {
     return this.#promise;
+  }
+
+  // With then/catch/finally, this makes an AsyncResult<T> assignable to Promise<T> (assert.rejects, typed APIs).
+  get [Symbol.toStringTag](): string {
+    return this.constructor.name;
   }
 
   // ---- results --------------------------------------------------------------------------------
@@ -92,10 +100,14 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
     return withTimeout(result, this.#settled, timeout);
   }
 
-  /** Results keyed by engine id; rejects if one engine ran more than one of the tasks. */
-  async getDict(timeout?: number | null): Promise<Record<number, T extends unknown[] ? T[number] : T>> {
-    const value = await this.get(timeout);
-    const values = this.#single ? [value] : (value as unknown[]);
+  /**
+   * Results keyed by engine id; rejects if one engine ran more than one of the tasks. Each entry is
+   * that engine's task value (for a map: its part of the list, not one element).
+   */
+  async getDict(timeout?: number | null): Promise<Record<number, DictValue<this>>> {
+    await this.get(timeout);
+    // per task, not the combined value: a map's list is flattened, a gather's concatenated
+    const values = this.#tasks.map((t) => t.error ?? t.value);
     const ids = this.#tasks.map((t) => t.metadata.engineId);
     const counts = new Map<number | null, number>();
     for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
@@ -104,7 +116,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
     }
     const out: Record<number, unknown> = {};
     ids.forEach((id, i) => (out[id ?? -1] = values[i]));
-    return out as Record<number, T extends unknown[] ? T[number] : T>;
+    return out as Record<number, DictValue<this>>;
   }
 
   /** True once every task is done within `timeout` seconds; never rejects for task errors. */
@@ -258,21 +270,31 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
     return this.#single ? values[0]! : values;
   }
 
-  /** Print captured output in `[stdout:0]`-headed blocks, grouped by "type" (default), "engine" or "order". */
+  /**
+   * Print captured output in `[stdout:0]`-headed blocks (stderr to stderr), as ipyparallel's
+   * `display_outputs`: "type" (default) shows all stdout, then all stderr, then rich outputs;
+   * "engine" shows each engine's output together; "order" is "type" with the rich outputs collated
+   * (every task's first output, then every second…). Empty streams print nothing. Throws
+   * TimeoutError before the result is ready.
+   */
   displayOutputs(groupby: OutputGrouping = "type"): void {
-    const mds = this.metadata;
-    const streams = ["stdout", "stderr"] as const;
-    if (groupby === "type") {
-      for (const s of streams) for (const m of mds) showStream(m, s);
-    } else if (groupby === "order") {
-      for (const m of mds) for (const s of streams) showStream(m, s);
-    } else if (groupby === "engine") {
-      const byEngine = new Map<number | null, TaskMetadata[]>();
-      for (const m of mds) byEngine.set(m.engineId, [...(byEngine.get(m.engineId) ?? []), m]);
-      for (const group of byEngine.values()) for (const s of streams) for (const m of group) showStream(m, s);
-    } else {
+    if (groupby !== "type" && groupby !== "engine" && groupby !== "order") {
       throw new TypeError(`Invalid groupby ${JSON.stringify(groupby)}: use "type", "engine" or "order"`);
     }
+    this.#requireReady("displayOutputs()");
+    const mds = this.metadata;
+    if (groupby === "engine") {
+      for (const m of byEngine(mds)) {
+        showStream(m, "stdout");
+        showStream(m, "stderr");
+        m.outputs.forEach((o) => showOutput(m, o));
+      }
+      return;
+    }
+    for (const m of mds) showStream(m, "stdout");
+    for (const m of mds) showStream(m, "stderr");
+    if (groupby === "type") for (const m of mds) m.outputs.forEach((o) => showOutput(m, o));
+    else collated(mds).forEach(([m, o]) => showOutput(m, o));
   }
 
   // ---- display --------------------------------------------------------------------------------
@@ -385,6 +407,29 @@ function showStream(m: TaskMetadata, stream: "stdout" | "stderr"): void {
   let prefix = `[${stream}:${m.engineId ?? "?"}]`;
   prefix = multiline && !text.startsWith("\n") ? `${prefix}\n` : `${prefix} `;
   out.write(`${prefix}${text}${end}`);
+}
+
+/** A rich output (display data `{ data, metadata }`): its text/plain form, else the kinds of data it holds. */
+function showOutput(m: TaskMetadata, output: unknown): void {
+  const data = (output as { data?: Record<string, unknown> } | null)?.data ?? {};
+  const plain = data["text/plain"];
+  const text = typeof plain === "string" ? plain : `<${Object.keys(data).join(", ") || "empty"} output>`;
+  process.stdout.write(`[output:${m.engineId ?? "?"}]${text.includes("\n") ? "\n" : " "}${text}${text.endsWith("\n") ? "" : "\n"}`);
+}
+
+/** Tasks grouped by the engine they ran on (engines in order of first appearance), tasks in order within. */
+function byEngine(mds: TaskMetadata[]): TaskMetadata[] {
+  const groups = new Map<number | null, TaskMetadata[]>();
+  for (const m of mds) groups.set(m.engineId, [...(groups.get(m.engineId) ?? []), m]);
+  return [...groups.values()].flat();
+}
+
+/** Every task's first rich output, then every task's second, and so on. */
+function collated(mds: TaskMetadata[]): Array<[TaskMetadata, unknown]> {
+  const out: Array<[TaskMetadata, unknown]> = [];
+  const n = Math.max(0, ...mds.map((m) => m.outputs.length));
+  for (let i = 0; i < n; i++) for (const m of mds) if (i < m.outputs.length) out.push([m, m.outputs[i]]);
+  return out;
 }
 
 function min(values: Array<number | null>): number | null {

@@ -38,6 +38,8 @@ export interface ClientOptions {
   reconnectTimeout?: number;
   /** A pino-compatible logger (silent by default). */
   logger?: Logger;
+  /** Send direct tasks straight to engines on this host (default true); false routes everything through the controller. */
+  direct?: boolean;
 }
 
 export interface ControllerStats {
@@ -63,7 +65,7 @@ export interface ClientEvents {
 
 const OPTION_SCHEMA = {
   profile: checks.string, clusterId: checks.string, connectionFile: checks.string, timeout: checks.seconds,
-  transport: checks.oneOf("unix", "tcp"), reconnectTimeout: checks.seconds, logger: checks.any,
+  transport: checks.oneOf("unix", "tcp"), reconnectTimeout: checks.seconds, logger: checks.any, direct: checks.boolean,
 };
 
 export class Client extends EventEmitter<ClientEvents> {
@@ -92,6 +94,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const info = await findConnectionInfo(o, timeout);
     const core = new ClientCore({
       info, transport: o.transport, timeout, logger: o.logger ?? silentLogger, reconnectTimeout: o.reconnectTimeout ?? 10,
+      direct: o.direct ?? true,
     });
     await core.connect();
     return new Client(core);

@@ -11,11 +11,12 @@ import type { ConnectionInfo } from "../protocol/connfile.js";
 import { DropStats, type Connection } from "../protocol/connection.js";
 import { dial, type Transport } from "../protocol/dial.js";
 import { silentLogger, type Logger } from "../protocol/log.js";
-import { makeHeader, type Incoming, type Json } from "../protocol/messages.js";
+import { encodeMessage, makeHeader, type Incoming, type Json } from "../protocol/messages.js";
 import { unpack } from "../protocol/serialize.js";
 import { reviveSpecials } from "../protocol/specials.js";
 import { isoMicro, nowMs, parseIsoMicro } from "../protocol/time.js";
-import { ControllerError, remoteErrorFrom, TimeoutError } from "./errors.js";
+import { ControllerError, EngineError, remoteErrorFrom, TimeoutError } from "./errors.js";
+import { EngineLinks, type EngineLink } from "./links.js";
 import { ExecuteReply } from "./execute.js";
 import type { TaskMetadata } from "./metadata.js";
 import { TaskState } from "./task.js";
@@ -26,6 +27,8 @@ export interface CoreOptions {
   timeout: number;
   logger: Logger;
   reconnectTimeout: number;
+  /** Use direct links to engines on this host (default true). */
+  direct?: boolean;
 }
 
 export interface TaskRequest {
@@ -59,8 +62,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   readonly outstanding = new Set<string>();
   readonly results = new Map<string, unknown>();
   readonly engines = new Map<number, string>();
-  /** Where each engine runs: pid and hostname. */
-  readonly hosts = new Map<number, { pid: number; hostname: string }>();
+  /** Where each engine runs: pid, hostname, and its direct-link address (same host only). */
+  readonly hosts = new Map<number, { pid: number; hostname: string; direct: string | null }>();
   readonly stats = new DropStats();
   readonly #opts: CoreOptions;
   readonly #log: Logger;
@@ -71,6 +74,9 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   #closed = false;
   #reconnecting: Promise<void> | null = null;
   #refed = true;
+  readonly #links: EngineLinks;
+  /** Which link carries each direct task in flight. */
+  readonly #viaLink = new Map<string, EngineLink>();
 
   constructor(opts: CoreOptions) {
     super();
@@ -78,6 +84,13 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.info = opts.info;
     this.#log = opts.logger ?? silentLogger;
     this.#auth = new Authenticator(opts.info.key);
+    this.#links = new EngineLinks({
+      session: this.session, auth: this.#auth, history: this.#history, stats: this.stats, log: this.#log,
+      timeoutMs: opts.timeout * 1000,
+      onMessage: (m) => this.#onMessage(m),
+      viaController: (chunks, state) => this.#viaController(chunks, state),
+      onLost: (id, tasks) => this.#linkLost(id, tasks),
+    });
   }
 
   get closed(): boolean {
@@ -104,7 +117,9 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.engines.clear();
     for (const [id, uuid] of Object.entries((reply.content.engines ?? {}) as Record<string, string>)) this.engines.set(Number(id), uuid);
     this.hosts.clear();
-    for (const [id, h] of Object.entries((reply.content.hosts ?? {}) as Record<string, { pid: number; hostname: string }>)) this.hosts.set(Number(id), h);
+    for (const [id, h] of Object.entries((reply.content.hosts ?? {}) as Record<string, { pid: number; hostname: string; direct: string | null }>)) {
+      this.hosts.set(Number(id), { pid: h.pid, hostname: h.hostname, direct: h.direct ?? null });
+    }
   }
 
   // ---- sending -------------------------------------------------------------------------------
@@ -114,15 +129,48 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     const header = makeHeader(req.msgType, this.session);
     const state = new TaskState(header.msg_id);
     this.#track(state, req, header.date);
+    const msg = { header, metadata: req.metadata, content: req.content, buffers: req.buffers };
+    const link = this.#opts.direct !== false && req.metadata.route === "direct" ? this.#linkFor(Number(req.metadata.engine)) : null;
+    if (link !== null) {
+      this.#viaLink.set(state.msgId, link);
+      link.send(encodeMessage(this.#auth, msg), state);
+    } else {
+      this.#viaController(encodeMessage(this.#auth, msg), state);
+    }
+    return state;
+  }
+
+  #linkFor(engineId: number): EngineLink | null {
+    if (this.#closed) return null;
+    return this.#links.get(engineId, this.hosts.get(engineId));
+  }
+
+  #viaController(chunks: readonly Uint8Array[], state: TaskState): void {
+    this.#viaLink.delete(state.msgId);
     const conn = this.#conn;
     if (conn === null || !conn.open) {
       state.reject(new ControllerError(this.#closed ? "the client is closed" : "not connected to the controller (reconnecting)"));
       this.#finish(state);
-      return state;
+      return;
     }
-    conn.send({ header, metadata: req.metadata, content: req.content, buffers: req.buffers });
+    conn.write(chunks);
     conn.onFlushed(() => (state.sent = true));
-    return state;
+  }
+
+  /** A direct link dropped: its engine died (or went away) with these tasks on it. */
+  #linkLost(engineId: number, tasks: TaskState[]): void {
+    for (const state of tasks) {
+      if (state.done) continue;
+      const error = new EngineError("EngineError", `Engine ${engineId} died while running task ${state.msgId} (the direct connection dropped)`, "", {
+        engineId, engineUuid: this.engines.get(engineId) ?? null, method: null,
+      });
+      state.metadata.status = "error";
+      state.metadata.error = error;
+      state.metadata.engineId = engineId;
+      state.metadata.setTime("received", nowMs());
+      state.reject(error);
+      this.#finish(state);
+    }
   }
 
   #track(state: TaskState, req: TaskRequest, date: string): void {
@@ -170,12 +218,17 @@ export class ClientCore extends EventEmitter<CoreEvents> {
         return this.#stream(msg);
       case "registration_notification":
         this.engines.set(Number(msg.content.id), String(msg.content.uuid));
-        this.hosts.set(Number(msg.content.id), { pid: Number(msg.content.pid), hostname: String(msg.content.hostname) });
+        this.#links.forget(Number(msg.content.id));
+        this.hosts.set(Number(msg.content.id), {
+          pid: Number(msg.content.pid), hostname: String(msg.content.hostname),
+          direct: typeof msg.content.direct === "string" ? msg.content.direct : null,
+        });
         this.emit("engineRegistered", Number(msg.content.id), String(msg.content.uuid));
         return;
       case "unregistration_notification":
         this.engines.delete(Number(msg.content.id));
         this.hosts.delete(Number(msg.content.id));
+        this.#links.forget(Number(msg.content.id));
         this.emit("engineUnregistered", Number(msg.content.id), String(msg.content.uuid));
         return;
       case "shutdown_notification":
@@ -232,6 +285,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   }
 
   #finish(state: TaskState): void {
+    this.#viaLink.get(state.msgId)?.done(state.msgId);
+    this.#viaLink.delete(state.msgId);
     this.outstanding.delete(state.msgId);
     this.#updateRef();
   }
@@ -326,6 +381,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   async close(reason: Error = new ControllerError("the client is closed")): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#links.closeAll();
     for (const id of [...this.outstanding]) {
       const state = this.tasks.get(id);
       state?.reject(reason);

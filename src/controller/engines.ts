@@ -8,6 +8,8 @@ export interface EngineEntry {
   heart: Connection | null;
   hostname: string;
   pid: number;
+  /** Where same-host clients can reach the engine directly ("unix:/path"), or null. */
+  address: string | null;
   registeredAt: number;
   lastBeat: number;
   /** Direct tasks sent to the engine and not yet answered. */

@@ -149,8 +149,8 @@ export class Hub {
     return Object.fromEntries(this.engines.all().map((e) => [String(e.id), e.uuid]));
   }
 
-  #hostTable(): Record<string, { pid: number; hostname: string }> {
-    return Object.fromEntries(this.engines.all().map((e) => [String(e.id), { pid: e.pid, hostname: e.hostname }]));
+  #hostTable(): Record<string, { pid: number; hostname: string; direct: string | null }> {
+    return Object.fromEntries(this.engines.all().map((e) => [String(e.id), { pid: e.pid, hostname: e.hostname, direct: e.address }]));
   }
 
   #targets(content: Json): number[] {
@@ -225,28 +225,7 @@ export class Hub {
   }
 
   #newRecord(msg: Incoming, session: string, queue: "direct" | "task"): TaskRecord {
-    const record: TaskRecord = {
-      msgId: msg.header.msg_id,
-      header: msg.header,
-      metadata: msg.metadata,
-      clientSession: session,
-      queue,
-      engineId: null,
-      engineUuid: null,
-      submitted: msg.header.date,
-      started: null,
-      completed: null,
-      received: null,
-      resubmitted: null,
-      status: null,
-      resultHeader: null,
-      resultMetadata: null,
-      stdout: "",
-      stderr: "",
-      label: typeof msg.metadata.label === "string" ? msg.metadata.label : null,
-      requestRaw: retainAll(msg.raw),
-      replyRaw: null,
-    };
+    const record: TaskRecord = { ...emptyRecord(msg.header, msg.metadata, session, queue), requestRaw: retainAll(msg.raw) };
     this.db.add(record);
     return record;
   }
@@ -392,6 +371,10 @@ export class Hub {
       case "display_data":
       case "error":
         return this.#iopub(msg);
+      case "direct_seen":
+        return this.#directSeen(entry, msg);
+      case "direct_done":
+        return this.#directDone(entry, msg);
       default:
         if (msg.msgType.endsWith("_reply") && this.#fanouts.reply(entry.id, msg)) return;
         return this.drop(`unknown message type ${JSON.stringify(msg.msgType).slice(0, 40)}`, msg);
@@ -410,13 +393,14 @@ export class Hub {
     const entry: EngineEntry = {
       id, uuid, conn, heart: null, registeredAt: now, lastBeat: now, direct: new Set(), completed: 0,
       hostname: String(msg.content.hostname ?? ""), pid: Number(msg.content.pid ?? 0),
+      address: typeof msg.content.direct === "string" ? msg.content.direct : null,
     };
     this.engines.add(entry);
     this.#entries.set(conn, entry);
     const heart = this.#pendingHearts.get(uuid);
     if (heart !== undefined) this.#bindHeart(entry, heart);
     this.send(conn, "registration_reply", { status: "ok", id, hb_period: this.monitor.period }, msg.header);
-    for (const c of this.clients.values()) this.send(c, "registration_notification", { id, uuid, pid: entry.pid, hostname: entry.hostname });
+    for (const c of this.clients.values()) this.send(c, "registration_notification", { id, uuid, pid: entry.pid, hostname: entry.hostname, direct: entry.address });
     this.scheduler.addEngine(id);
     this.#log.info("engine registered", { id, uuid, hostname: entry.hostname, enginePid: entry.pid });
   }
@@ -434,6 +418,37 @@ export class Hub {
     }
     entry.completed += 1;
     this.#deliverReply(record, msg.raw, msg);
+  }
+
+  /** Tasks a client sent straight to the engine: recorded as if they had come through here. */
+  #directSeen(entry: EngineEntry, msg: Incoming): void {
+    const tasks = Array.isArray(msg.content.tasks) ? (msg.content.tasks as Array<{ header: Header; metadata: Json }>) : [];
+    for (const t of tasks) {
+      if (typeof t.header?.msg_id !== "string" || this.db.has(t.header.msg_id)) continue;
+      this.db.add({
+        ...emptyRecord(t.header, t.metadata ?? {}, String(t.header.session), "direct"),
+        engineId: entry.id, engineUuid: entry.uuid,
+      });
+      entry.direct.add(t.header.msg_id);
+    }
+  }
+
+  #directDone(entry: EngineEntry, msg: Incoming): void {
+    const msgId = String(msg.content.msg_id);
+    if (!this.db.has(msgId)) return this.drop("direct task the engine never announced", msg);
+    const record = this.db.get(msgId);
+    const [request, reply] = msg.buffers;
+    if (request === undefined || reply === undefined || record.status !== null) return;
+    entry.direct.delete(msgId);
+    entry.completed += 1;
+    const { header, metadata } = decodeHead([reply]);
+    this.db.update(msgId, {
+      requestRaw: [Buffer.from(request)], stdout: String(msg.content.stdout ?? ""), stderr: String(msg.content.stderr ?? ""),
+      buffersCulled: msg.content.stripped === true,
+    });
+    this.#finish(record, header, metadata, [reply]);
+    this.#notifyWatchers(record, [reply]);
+    this.scheduler.taskDone(msgId);
   }
 
   #iopub(msg: Incoming): void {
@@ -501,6 +516,15 @@ export class Hub {
       },
     };
   }
+}
+
+function emptyRecord(header: Header, metadata: Json, session: string, queue: "direct" | "task"): TaskRecord {
+  return {
+    msgId: header.msg_id, header, metadata, clientSession: session, queue, engineId: null, engineUuid: null,
+    submitted: header.date, started: null, completed: null, received: null, resubmitted: null, status: null,
+    resultHeader: null, resultMetadata: null, stdout: "", stderr: "",
+    label: typeof metadata.label === "string" ? metadata.label : null, requestRaw: [], replyRaw: null,
+  };
 }
 
 export function replyType(requestType: string): string {

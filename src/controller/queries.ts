@@ -79,6 +79,7 @@ function results(hub: Hub, session: string, content: Json): { content: Json; buf
     }
     completed.push(id);
     if (statusOnly || r.replyRaw === null) continue;
+    if (r.buffersCulled === true && r.status === "ok") throw new KeyError(`Record ${id}'s result buffers have been culled for size`);
     const reply = messageParts(r.replyRaw);
     out[id] = { ...summary(r), result_content: reply.content, buffers: [buffers.length, reply.buffers.length] };
     buffers.push(...reply.buffers);

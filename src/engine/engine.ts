@@ -13,7 +13,8 @@ import type { ConnectionInfo } from "../protocol/connfile.js";
 import { DropStats, type Connection } from "../protocol/connection.js";
 import { dial, type Transport } from "../protocol/dial.js";
 import type { Logger } from "../protocol/log.js";
-import { makeHeader, type Header, type Incoming, type Json } from "../protocol/messages.js";
+import { encodeMessage, makeHeader, type Header, type Incoming, type Json } from "../protocol/messages.js";
+import { decodeRaw, encodeFrames } from "../protocol/wire.js";
 import { pack, unpack } from "../protocol/serialize.js";
 import { collectSpecials, encodeSpecials, reviveSpecials, type Special } from "../protocol/specials.js";
 import { isoMicro } from "../protocol/time.js";
@@ -22,6 +23,8 @@ import { Namespace } from "./namespace.js";
 import { OutputCapture, type StreamName } from "./output.js";
 import { interruptedError, taskError } from "./errors.js";
 import { startSentinel } from "./sentinel.js";
+import { LinkServer } from "./links.js";
+import { dirname, join } from "node:path";
 
 export interface EngineConfig {
   info: ConnectionInfo;
@@ -35,10 +38,21 @@ export interface EngineConfig {
 
 type Method = "apply" | "execute";
 
-interface Running {
+/** A task and where it came from: the controller, or a client's direct link. */
+interface Task {
   msg: Incoming;
-  interrupt: ((err: Error) => void) | null;
+  link: Connection | null;
 }
+
+interface Running {
+  task: Task;
+  interrupt: ((err: Error) => void) | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Direct-link messages larger than this reach the controller's record without their buffers. */
+const RECORD_BUFFER_LIMIT = 1024 * 1024;
 
 export class Engine {
   readonly uuid = randomUUID();
@@ -54,7 +68,10 @@ export class Engine {
   #conn: Connection | null = null;
   #heart: Worker | null = null;
   #sentinel: Worker | null = null;
-  #queue: Incoming[] = [];
+  #queue: Task[] = [];
+  #links: LinkServer | null = null;
+  /** Direct tasks the controller has not been told about yet (sent once per event-loop turn). */
+  #unannounced: Incoming[] = [];
   #pumping = false;
   #current: Running | null = null;
   #executionCount = 0;
@@ -67,7 +84,7 @@ export class Engine {
     this.#log = config.log;
     this.#auth = new Authenticator(config.info.key);
     this.#ns = new Namespace(config.cwd);
-    this.#output = new OutputCapture((parent, name, text) => this.#sendStream(parent, name, text));
+    this.#output = new OutputCapture((_parent, name, text) => this.#sendStream(name, text));
   }
 
   /** Connect, register, start the heart. Resolves with the engine id. */
@@ -88,6 +105,7 @@ export class Engine {
     this.#heart?.postMessage("stop");
     await this.#heart?.terminate();
     await this.#sentinel?.terminate();
+    this.#links?.close();
     this.#conn?.close();
     await sleep(10);
     this.#onExit(code);
@@ -114,7 +132,10 @@ export class Engine {
       };
       conn.send({
         header: makeHeader("registration_request", this.#session),
-        content: { uuid: this.uuid, id: this.id ?? this.#config.requestedId, hostname: hostname(), pid: process.pid },
+        content: {
+          uuid: this.uuid, id: this.id ?? this.#config.requestedId, hostname: hostname(), pid: process.pid,
+          direct: this.#links === null ? null : `unix:${this.#links.path}`,
+        },
       });
     });
     if (reply.content.status !== "ok") throw new Error(`registration refused: ${String(reply.content.evalue)}`);
@@ -125,8 +146,8 @@ export class Engine {
   #onDisconnect(conn: Connection): void {
     if (conn !== this.#conn || this.#stopping) return;
     this.#conn = null;
-    // the controller failed what we held; do not run it twice
-    this.#queue = [];
+    // the controller failed what it sent us; do not run it twice (direct tasks stay: their clients wait)
+    this.#queue = this.#queue.filter((t) => t.link !== null);
     this.#log.warn("lost the controller; reconnecting");
     void this.#reconnect();
   }
@@ -148,6 +169,22 @@ export class Engine {
     await this.stop(1);
   }
 
+  /** Listen for direct links when the controller is on this host (its Unix socket tells where). */
+  async #listenDirect(): Promise<void> {
+    const controllerSocket = this.#config.info.unixPath;
+    if (controllerSocket === null || controllerSocket === undefined) return;
+    try {
+      this.#links = await LinkServer.listen({
+        path: join(dirname(controllerSocket), `engine-${this.uuid.slice(0, 18)}.sock`),
+        auth: this.#auth, history: this.#history, stats: this.#stats, log: this.#log,
+        onMessage: (m, link) => this.#onLinkMessage(m, link),
+        onClose: (link) => (this.#queue = this.#queue.filter((t) => t.link !== link)),
+      });
+    } catch (err) {
+      this.#log.warn("no direct links (clients go through the controller)", { error: (err as Error).message });
+    }
+  }
+
   #startHeart(): void {
     const url = new URL(import.meta.url.endsWith(".ts") ? "./heart.ts" : "./heart.js", import.meta.url);
     this.#heart = new Worker(url, {
@@ -163,8 +200,14 @@ export class Engine {
     this.#conn?.send({ header: makeHeader(msgType, this.#session), parent, metadata, content, buffers });
   }
 
-  #sendStream(parent: Header, name: StreamName, text: string): void {
-    this.#send("stream", parent, { name, text }, [], { engine: this.uuid, engine_id: this.id });
+  #sendStream(name: StreamName, text: string): void {
+    const current = this.#current;
+    if (current === null) return;
+    current[name] += text;
+    const msg = { header: makeHeader("stream", this.#session), parent: current.task.msg.header, content: { name, text }, metadata: { engine: this.uuid, engine_id: this.id } };
+    const link = current.task.link;
+    if (link !== null && link.open) link.send(msg);
+    else this.#conn?.send(msg);
   }
 
   // ---- messages --------------------------------------------------------------------------------
@@ -175,13 +218,7 @@ export class Engine {
         return this.#registered?.(msg);
       case "apply_request":
       case "execute_request":
-        this.#queue.push(msg);
-        if (!this.#pumping) {
-          this.#pumping = true;
-          // start after this batch of messages is read, so an abort right behind a task is honoured
-          globalThis.setImmediate(() => void this.#pump());
-        }
-        return;
+        return this.#enqueue({ msg, link: null });
       case "abort_request":
         return this.#abort(msg);
       case "clear_request":
@@ -197,10 +234,36 @@ export class Engine {
     }
   }
 
+  #enqueue(task: Task): void {
+    this.#queue.push(task);
+    if (this.#pumping) return;
+    this.#pumping = true;
+    // start after this batch of messages is read, so an abort right behind a task is honoured
+    globalThis.setImmediate(() => void this.#pump());
+  }
+
+  #onLinkMessage(msg: Incoming, link: Connection): void {
+    if (msg.msgType !== "apply_request" && msg.msgType !== "execute_request") {
+      this.#stats.count(`unexpected ${msg.msgType.slice(0, 40)} on a direct link`);
+      this.#log.warn("dropped message", { reason: "not a task", msgType: msg.msgType });
+      return;
+    }
+    if (this.#unannounced.push(msg) === 1) globalThis.setImmediate(() => this.#announce());
+    this.#enqueue({ msg, link });
+  }
+
+  /** Tell the controller which direct tasks arrived (for its record, queue status and aborts). */
+  #announce(): void {
+    const tasks = this.#unannounced.map((m) => ({ header: m.header, metadata: m.metadata }));
+    this.#unannounced = [];
+    const conn = this.#conn;
+    if (conn !== null && tasks.length > 0) conn.send({ header: makeHeader("direct_seen", this.#session), content: { tasks } });
+  }
+
   async #pump(): Promise<void> {
     while (this.#queue.length > 0 && !this.#stopping) {
-      const msg = this.#queue.shift()!;
-      await this.#run(msg);
+      const task = this.#queue.shift()!;
+      await this.#run(task);
       // yield to the event loop: replies go out, and control messages (abort) are read in between
       await setImmediate();
     }
@@ -211,10 +274,11 @@ export class Engine {
     const ids = Array.isArray(msg.content.msg_ids) ? new Set(msg.content.msg_ids as string[]) : null;
     const aborted: string[] = [];
     this.#queue = this.#queue.filter((task) => {
-      if (ids !== null && !ids.has(task.header.msg_id)) return true;
-      aborted.push(task.header.msg_id);
-      const content = { status: "aborted", ename: "TaskAborted", evalue: `task ${task.header.msg_id} was aborted before it ran`, traceback: "", engine_info: this.#engineInfo(methodOf(task)) };
-      this.#reply(task, "aborted", null, content, []);
+      const id = task.msg.header.msg_id;
+      if (ids !== null && !ids.has(id)) return true;
+      aborted.push(id);
+      const content = { status: "aborted", ename: "TaskAborted", evalue: `task ${id} was aborted before it ran`, traceback: "", engine_info: this.#engineInfo(methodOf(task.msg)) };
+      this.#reply({ task, interrupt: null, stdout: "", stderr: "" }, "aborted", null, content, []);
       return false;
     });
     this.#send("abort_reply", msg.header, { status: "ok", aborted });
@@ -222,10 +286,12 @@ export class Engine {
 
   // ---- running tasks -------------------------------------------------------------------------
 
-  async #run(msg: Incoming): Promise<void> {
+  async #run(task: Task): Promise<void> {
+    const msg = task.msg;
     const started = isoMicro();
     const method = methodOf(msg);
-    this.#current = { msg, interrupt: null };
+    const running: Running = { task, interrupt: null, stdout: "", stderr: "" };
+    this.#current = running;
     this.#output.begin(msg.header);
     let content: Json;
     let buffers: Uint8Array[] = [];
@@ -239,12 +305,31 @@ export class Engine {
     }
     this.#output.end();
     this.#current = null;
-    this.#reply(msg, status, started, content, buffers);
+    this.#reply(running, status, started, content, buffers);
   }
 
-  #reply(msg: Incoming, status: string, started: string | null, content: Json, buffers: Uint8Array[]): void {
+  /** Answer a task where it came from; a direct task is also reported to the controller's record. */
+  #reply(running: Running, status: string, started: string | null, content: Json, buffers: Uint8Array[]): void {
+    const { msg, link } = running.task;
     const metadata = { status, started, engine: this.uuid, engine_id: this.id, dependencies_met: true };
-    this.#send(msg.msgType.replace(/_request$/, "_reply"), msg.header, content, buffers, metadata);
+    const reply = { header: makeHeader(msg.msgType.replace(/_request$/, "_reply"), this.#session), parent: msg.header, content, buffers, metadata };
+    if (link === null) {
+      this.#conn?.send(reply);
+      return;
+    }
+    const chunks = encodeMessage(this.#auth, reply);
+    if (link.open) link.write(chunks);
+    else this.#conn?.write(chunks); // the link is gone: the controller passes it on
+    // the record can wait: report after the reply is on its way
+    globalThis.setImmediate(() => {
+      const replySize = chunks.reduce((n, c) => n + c.byteLength, 0);
+      const stripped = msg.size > RECORD_BUFFER_LIMIT || replySize > RECORD_BUFFER_LIMIT;
+      this.#conn?.send({
+        header: makeHeader("direct_done", this.#session),
+        content: { msg_id: msg.header.msg_id, stdout: running.stdout, stderr: running.stderr, stripped },
+        buffers: [forRecord(msg.raw, msg.size), forRecord(chunks, replySize)],
+      });
+    });
   }
 
   #engineInfo(method: Method): Json {
@@ -390,6 +475,13 @@ async function finishAsync(out: unknown[], from: number, first: PromiseLike<unkn
   out[from] = await first;
   for (let i = from + 1; i < n; i++) out[i] = await call(i);
   return out;
+}
+
+/** A message as one buffer for the controller's record; a large one without its buffers. */
+function forRecord(raw: readonly Uint8Array[], size: number): Buffer {
+  if (size <= RECORD_BUFFER_LIMIT) return Buffer.concat(raw as Uint8Array[], size);
+  const head = decodeRaw(raw).head;
+  return Buffer.concat(encodeFrames(head) as Uint8Array[]);
 }
 
 function methodOf(msg: Incoming): Method {

@@ -31,8 +31,9 @@ function normalize(f: Function): string {
   const label = f.name ? `"${f.name}"` : "an anonymous function";
   if (NATIVE_RE.test(text)) {
     if (f.name.startsWith("bound ")) {
+      const target = f.name.slice("bound ".length);
       throw new TypeError(
-        `cannot ship ${label}: a bound function's target and bound \`this\` are not visible as source. ` +
+        `cannot ship a bound function${target ? ` ("${target}")` : ""}: its target and bound \`this\` are not visible as source. ` +
           "Apply an arrow function that calls what you need instead, or push the data and use a Reference.",
       );
     }
@@ -45,13 +46,16 @@ function normalize(f: Function): string {
     throw new TypeError(`cannot apply ${label}: it is a class. Apply a function that constructs it, e.g. () => new ${f.name || "C"}().`);
   }
   const { source, method } = asExpression(text, label);
-  const fn = parse(source, label);
+  // a method is checked in an object literal, where `super` parses, so its use is reported as such
+  const fn = (method ? parseMethod(text) : null) ?? parse(source, label);
   if (fn.generator) {
     throw new TypeError(`cannot apply ${label}: generator functions return an iterator, which cannot be sent back. Return an array instead.`);
   }
-  if (method && usesThis(fn)) {
+  if ((method || fn.type === "ArrowFunctionExpression") && usesThis(fn)) {
+    // an arrow's `this` is captured where it was defined (e.g. a class-field arrow): that object is not shipped
+    const what = method ? "a method that uses `this`/`super`" : "an arrow function that uses the `this`/`super` of where it was defined";
     throw new TypeError(
-      `cannot ship ${label}: it is a method that uses \`this\`/\`super\`, which does not exist on the engine. ` +
+      `cannot ship ${label}: it is ${what}, and that object does not exist on the engine. ` +
         "Pass the data it needs as arguments, push it, or use fromModule() for a function exported by a module.",
     );
   }
@@ -98,6 +102,7 @@ function methodParamsStart(rest: string): number {
 }
 
 interface FnNode extends Node {
+  type: string;
   generator: boolean;
   body: Node;
 }
@@ -110,6 +115,16 @@ function parse(source: string, label: string): FnNode {
   }
 }
 
+/** The function node of method shorthand text, or null when it does not parse as a method (private `#m`). */
+function parseMethod(text: string): FnNode | null {
+  try {
+    const obj = parseExpressionAt(`({${text}\n})`, 0, { ecmaVersion: "latest" }) as Node & { properties?: Array<{ value?: FnNode }> };
+    return obj.properties?.[0]?.value ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** Does the function body use `this` or `super` outside nested non-arrow functions? */
 function usesThis(fn: FnNode): boolean {
   const visit = (node: unknown, top: boolean): boolean => {
@@ -117,7 +132,8 @@ function usesThis(fn: FnNode): boolean {
     if (Array.isArray(node)) return node.some((n) => visit(n, top));
     const n = node as Node & Record<string, unknown>;
     if (n.type === "ThisExpression" || n.type === "Super") return true;
-    if (!top && (n.type === "FunctionExpression" || n.type === "FunctionDeclaration")) return false;
+    // nested functions and class bodies have their own `this`
+    if (!top && (n.type === "FunctionExpression" || n.type === "FunctionDeclaration" || n.type === "ClassBody")) return false;
     return Object.keys(n).some((k) => k !== "type" && visit(n[k], false));
   };
   return visit(fn.body, false);

@@ -3,7 +3,7 @@
  * buffers, the oldest finished records go first (a culled id answers "has been culled").
  */
 import { compileQuery, type Query } from "./query.js";
-import { KeyError, recordBytes, type RecordKey, type TaskRecord } from "./record.js";
+import { KeyError, recordBytes, stripBuffers, type RecordKey, type TaskRecord } from "./record.js";
 
 /** Reads a (possibly computed) field of a record for queries. */
 export type FieldReader = (r: TaskRecord, key: RecordKey) => unknown;
@@ -91,6 +91,14 @@ export class MemoryDb implements TaskDb {
     if (this.#records.size <= this.#recordLimit && this.#bytes <= this.#sizeLimit) return;
     const targetCount = Math.floor(this.#recordLimit * (1 - this.#cullFraction));
     const targetBytes = Math.floor(this.#sizeLimit * (1 - this.#cullFraction));
+    // over the size limit: first drop the buffers of the oldest large records, keeping their metadata
+    for (const r of this.#records.values()) {
+      if (this.#bytes <= targetBytes) break;
+      if (r.status === null || r.buffersCulled === true || recordBytes(r) < 64 * 1024) continue;
+      this.#bytes -= recordBytes(r);
+      stripBuffers(r);
+      this.#bytes += recordBytes(r);
+    }
     for (const [id, r] of this.#records) {
       if (this.#records.size <= targetCount && this.#bytes <= targetBytes) break;
       if (r.completed === null && r.status === null) continue; // never cull a pending task

@@ -3,6 +3,7 @@
  * so a result can be sent again to any client), where it ran, its timestamps and output.
  */
 import type { Header, Json } from "../../protocol/messages.js";
+import { decodeRaw, encodeFrames } from "../../protocol/wire.js";
 
 export type TaskStatus = "ok" | "error" | "aborted";
 
@@ -29,6 +30,8 @@ export interface TaskRecord {
   requestRaw: Buffer[];
   /** The reply message, once there is one. */
   replyRaw: Buffer[] | null;
+  /** The buffers of request and reply were dropped to save memory (or never kept: large direct tasks). */
+  buffersCulled?: boolean;
 }
 
 /** Keep a buffer without pinning the large read chunk a small slice may belong to. */
@@ -44,6 +47,14 @@ export function retainAll(raw: readonly Uint8Array[]): Buffer[] {
     if (total < 64 * 1024) return [Buffer.concat(raw as Uint8Array[], total)];
   }
   return raw.map(retain);
+}
+
+/** Keep only the JSON parts of a record's messages. */
+export function stripBuffers(r: TaskRecord): void {
+  const headOnly = (raw: Buffer[]) => (raw.length === 0 ? raw : [Buffer.concat(encodeFrames(decodeRaw(raw).head) as Uint8Array[])]);
+  r.requestRaw = headOnly(r.requestRaw);
+  if (r.replyRaw !== null) r.replyRaw = headOnly(r.replyRaw);
+  r.buffersCulled = true;
 }
 
 export function recordBytes(r: TaskRecord): number {

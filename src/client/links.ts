@@ -1,0 +1,150 @@
+/**
+ * Direct links from the client to engines on this host: a direct task then crosses one hop each
+ * way (client ↔ engine) instead of two (client ↔ controller ↔ engine); the engine still reports
+ * every task to the controller. A link is opened on first use; messages sent while it connects
+ * wait in order, and if it cannot be opened they go through the controller instead, in the same
+ * order. When an open link drops, the tasks in flight on it fail with EngineError.
+ */
+import { existsSync } from "node:fs";
+import { connect } from "node:net";
+import { hostname } from "node:os";
+import type { Authenticator, DigestHistory } from "../protocol/auth.js";
+import { Connection, type DropStats } from "../protocol/connection.js";
+import type { Logger } from "../protocol/log.js";
+import type { Incoming } from "../protocol/messages.js";
+import type { TaskState } from "./task.js";
+
+export interface LinkHost {
+  session: string;
+  auth: Authenticator;
+  history: DigestHistory;
+  stats: DropStats;
+  log: Logger;
+  timeoutMs: number;
+  onMessage: (msg: Incoming) => void;
+  /** Send through the controller instead (the link could not be opened). */
+  viaController: (chunks: readonly Uint8Array[], state: TaskState) => void;
+  /** The link dropped while these tasks were on it. */
+  onLost: (engineId: number, tasks: TaskState[]) => void;
+}
+
+interface Queued {
+  chunks: readonly Uint8Array[];
+  state: TaskState;
+}
+
+export class EngineLink {
+  readonly engineId: number;
+  state: "connecting" | "open" | "dead" = "connecting";
+  readonly pending = new Map<string, TaskState>();
+  #conn: Connection | null = null;
+  #queue: Queued[] = [];
+  readonly #host: LinkHost;
+
+  constructor(engineId: number, path: string, host: LinkHost) {
+    this.engineId = engineId;
+    this.#host = host;
+    void this.#open(path);
+  }
+
+  send(chunks: readonly Uint8Array[], state: TaskState): void {
+    if (this.state === "dead") return this.#host.viaController(chunks, state);
+    this.pending.set(state.msgId, state);
+    if (this.state === "connecting") {
+      this.#queue.push({ chunks, state });
+      return;
+    }
+    this.#write(chunks, state);
+  }
+
+  done(msgId: string): void {
+    this.pending.delete(msgId);
+  }
+
+  close(): void {
+    this.state = "dead";
+    this.#conn?.close();
+  }
+
+  #write(chunks: readonly Uint8Array[], state: TaskState): void {
+    const conn = this.#conn!;
+    conn.write(chunks);
+    conn.onFlushed(() => (state.sent = true));
+  }
+
+  async #open(path: string): Promise<void> {
+    const h = this.#host;
+    const conn = new Connection(connect({ path }), { auth: h.auth, history: h.history, verifyBuffers: true, log: h.log, stats: h.stats });
+    conn.socket.unref();
+    conn.on("message", (m) => h.onMessage(m));
+    conn.socket.on("error", () => {});
+    try {
+      await conn.initiate({ role: "client", session: h.session }, h.timeoutMs);
+    } catch (err) {
+      h.log.warn("no direct link; using the controller", { engine: this.engineId, error: (err as Error).message });
+      conn.close(true);
+      this.#fallBack();
+      return;
+    }
+    if (this.state === "dead") {
+      conn.close();
+      this.#fallBack();
+      return;
+    }
+    this.#conn = conn;
+    this.state = "open";
+    conn.on("close", () => this.#lost());
+    for (const q of this.#queue) this.#write(q.chunks, q.state);
+    this.#queue = [];
+  }
+
+  #fallBack(): void {
+    this.state = "dead";
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const q of queued) {
+      this.pending.delete(q.state.msgId);
+      this.#host.viaController(q.chunks, q.state);
+    }
+  }
+
+  #lost(): void {
+    this.state = "dead";
+    const tasks = [...this.pending.values()];
+    this.pending.clear();
+    if (tasks.length > 0) this.#host.onLost(this.engineId, tasks);
+  }
+}
+
+/** One link per local engine, opened on first use. */
+export class EngineLinks {
+  readonly #links = new Map<number, EngineLink>();
+  readonly #host: LinkHost;
+  readonly #hostname = hostname();
+
+  constructor(host: LinkHost) {
+    this.#host = host;
+  }
+
+  /** The link to use for `engineId`, or null to go through the controller. */
+  get(engineId: number, where: { hostname: string; direct: string | null } | undefined): EngineLink | null {
+    const existing = this.#links.get(engineId);
+    if (existing !== undefined) return existing;
+    const path = where?.direct?.startsWith("unix:") ? where.direct.slice(5) : null;
+    if (path === null || where?.hostname !== this.#hostname || !existsSync(path)) return null;
+    const link = new EngineLink(engineId, path, this.#host);
+    this.#links.set(engineId, link);
+    return link;
+  }
+
+  /** The engine is gone (or re-registered): drop its link. */
+  forget(engineId: number): void {
+    this.#links.get(engineId)?.close();
+    this.#links.delete(engineId);
+  }
+
+  closeAll(): void {
+    for (const link of this.#links.values()) link.close();
+    this.#links.clear();
+  }
+}
