@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { Client } from "tsparallel";
@@ -20,8 +20,8 @@ class RawPeer {
   readonly inbox: Incoming[] = [];
   closed = false;
 
-  constructor(info: ConnectionInfo) {
-    this.socket = connect({ path: info.unixPath! });
+  constructor(info: ConnectionInfo | string) {
+    this.socket = connect({ path: typeof info === "string" ? info : info.unixPath! });
     this.socket.on("data", (chunk) => {
       for (const m of this.decoder.push(chunk)) this.inbox.push(new Incoming(m));
     });
@@ -183,5 +183,63 @@ describe("bad input - controller", () => {
     const start = Date.now();
     await assert.rejects(Client.connect({ connectionFile: wrong, timeout: 5 }), /key.*(wrong|stale)/);
     assert.ok(Date.now() - start < 15_000);
+  });
+});
+
+describe("bad input - engine direct links", () => {
+  let r: Running;
+  let info: ConnectionInfo;
+  let auth: Authenticator;
+  let path: string;
+
+  before(async () => {
+    r = await startCluster({ n: 1, profile: "badeng" });
+    info = readConnectionFile(r.cluster.connectionFile);
+    auth = new Authenticator(info.key);
+    path = r.rc.hosts.get(0)!.direct!.replace(/^unix:/, "");
+  });
+  after(async () => r.cluster.stop());
+
+  /** Lines the engine logged about dropped input. */
+  function engineDrops(): string[] {
+    const dir = `${TEST_DIR}/profile_badeng/log`;
+    return readdirSync(dir).filter((f) => f.startsWith("engine-")).flatMap((f) => readFileSync(`${dir}/${f}`, "utf8").split("\n")).filter((l) => /dropped|closing connection|handshake failed/.test(l));
+  }
+
+  async function stillServing(): Promise<void> {
+    assert.equal(await r.rc.directView(0).apply((x: number) => x + 1, 1), 2);
+  }
+
+  it("the engine listens for direct links from this host, and a good client uses one", async () => {
+    assert.match(r.rc.hosts.get(0)!.direct!, /^unix:.*engine-.*\.sock$/);
+    await stillServing();
+  });
+
+  it("skipping the handshake, a wrong key, bad signatures, replays, non-task messages and garbage are dropped", async () => {
+    const before = engineDrops().length;
+    // no handshake
+    const a = new RawPeer(path);
+    await a.next("challenge");
+    a.write(encodeMessage(auth, { header: makeHeader("apply_request", "x"), metadata: { route: "direct", engine: 0 }, content: {} }));
+    await until(() => a.closed, 10_000, "the connection to close");
+    // wrong key
+    const b = new RawPeer(path);
+    await b.handshake("not-the-key");
+    await until(() => b.closed, 10_000, "the connection to close");
+    // after a good handshake: bad signature, replay, a non-task message, garbage
+    const c = new RawPeer(path);
+    await c.handshake(info.key);
+    await c.next("welcome");
+    const bad = Buffer.concat(encodeMessage(auth, { header: makeHeader("apply_request", "x"), content: {} }));
+    bad[8 + 4 * 6 + 5] ^= 0xff;
+    c.write([bad]);
+    const once = encodeMessage(auth, { header: makeHeader("shutdown_request", "x"), content: {} });
+    c.write(once);
+    c.write(once);
+    c.write([randomBytes(2048)]);
+    await until(() => c.closed, 10_000, "the garbage to close the connection");
+    await until(() => engineDrops().length >= before + 5, 10_000, "the engine to log the drops");
+    await stillServing();
+    assert.deepEqual(r.rc.ids, [0], "the engine was not shut down by the unverified/non-task messages");
   });
 });

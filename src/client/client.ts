@@ -197,7 +197,9 @@ export class Client extends EventEmitter<ClientEvents> {
   async abort(jobs?: Jobs, targets?: Targets): Promise<string[]> {
     const ids = jobs === undefined ? [...this.outstanding] : jobIds(jobs);
     if (ids.length === 0) return [];
-    const reply = await this.#core.request("abort_request", { msg_ids: ids, targets: targetList(targets) });
+    // engines this client sent direct tasks to (the controller may not have heard of them yet)
+    const engines = [...new Set(ids.map((id) => this.#core.directEngineOf(id)).filter((e): e is number => e !== null))];
+    const reply = await this.#core.request("abort_request", { msg_ids: ids, targets: targetList(targets), engines });
     return (reply.content.aborted as string[]) ?? [];
   }
 

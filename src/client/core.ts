@@ -77,6 +77,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   readonly #links: EngineLinks;
   /** Which link carries each direct task in flight. */
   readonly #viaLink = new Map<string, EngineLink>();
+  /** Target engine of each direct task still outstanding. */
+  readonly #directEngine = new Map<string, number>();
 
   constructor(opts: CoreOptions) {
     super();
@@ -130,6 +132,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     const state = new TaskState(header.msg_id);
     this.#track(state, req, header.date);
     const msg = { header, metadata: req.metadata, content: req.content, buffers: req.buffers };
+    if (req.metadata.route === "direct") this.#directEngine.set(state.msgId, Number(req.metadata.engine));
     const link = this.#opts.direct !== false && req.metadata.route === "direct" ? this.#linkFor(Number(req.metadata.engine)) : null;
     if (link !== null) {
       this.#viaLink.set(state.msgId, link);
@@ -138,6 +141,11 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       this.#viaController(encodeMessage(this.#auth, msg), state);
     }
     return state;
+  }
+
+  /** The engine a direct task of ours was sent to, or null. */
+  directEngineOf(msgId: string): number | null {
+    return this.#directEngine.get(msgId) ?? null;
   }
 
   #linkFor(engineId: number): EngineLink | null {
@@ -287,6 +295,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   #finish(state: TaskState): void {
     this.#viaLink.get(state.msgId)?.done(state.msgId);
     this.#viaLink.delete(state.msgId);
+    this.#directEngine.delete(state.msgId);
     this.outstanding.delete(state.msgId);
     this.#updateRef();
   }

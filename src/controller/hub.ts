@@ -9,7 +9,7 @@ import type { Authenticator } from "../protocol/auth.js";
 import { isoMicro } from "../protocol/time.js";
 import { decodeRaw } from "../protocol/wire.js";
 import type { TaskDb } from "./db/memory.js";
-import { retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
+import { retain, retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
 import { EngineRegistry, type EngineEntry } from "./engines.js";
 import { Fanouts } from "./fanout.js";
 import { HeartMonitor } from "./heartbeat.js";
@@ -227,6 +227,7 @@ export class Hub {
   #newRecord(msg: Incoming, session: string, queue: "direct" | "task"): TaskRecord {
     const record: TaskRecord = { ...emptyRecord(msg.header, msg.metadata, session, queue), requestRaw: retainAll(msg.raw) };
     this.db.add(record);
+    this.scheduler.taskKnown(record.msgId);
     return record;
   }
 
@@ -329,7 +330,8 @@ export class Hub {
       this.failTask(this.db.get(job.msgId), "TaskAborted", `task ${job.msgId} was aborted before it ran`, "aborted");
       aborted.push(job.msgId);
     }
-    const engines = ids === null ? this.#targets(msg.content) : this.#enginesHolding(ids);
+    const hinted = Array.isArray(msg.content.engines) ? (msg.content.engines as number[]).filter((id) => this.engines.get(id) !== undefined) : [];
+    const engines = ids === null ? this.#targets(msg.content) : [...new Set([...this.#enginesHolding(ids), ...hinted])];
     this.#fanouts.start(conn, msg, "abort_request", engines, { msg_ids: ids }, "engine", (parts) => ({
       aborted: [...aborted, ...Object.values(parts).flatMap((p) => (Array.isArray(p.aborted) ? (p.aborted as string[]) : []))],
     }));
@@ -371,10 +373,8 @@ export class Hub {
       case "display_data":
       case "error":
         return this.#iopub(msg);
-      case "direct_seen":
-        return this.#directSeen(entry, msg);
-      case "direct_done":
-        return this.#directDone(entry, msg);
+      case "direct_report":
+        return this.#directReport(entry, msg);
       default:
         if (msg.msgType.endsWith("_reply") && this.#fanouts.reply(entry.id, msg)) return;
         return this.drop(`unknown message type ${JSON.stringify(msg.msgType).slice(0, 40)}`, msg);
@@ -420,34 +420,39 @@ export class Hub {
     this.#deliverReply(record, msg.raw, msg);
   }
 
-  /** Tasks a client sent straight to the engine: recorded as if they had come through here. */
-  #directSeen(entry: EngineEntry, msg: Incoming): void {
-    const tasks = Array.isArray(msg.content.tasks) ? (msg.content.tasks as Array<{ header: Header; metadata: Json }>) : [];
-    for (const t of tasks) {
+  /** Tasks clients sent straight to the engine, reported in batches: recorded as if they had come through here. */
+  #directReport(entry: EngineEntry, msg: Incoming): void {
+    const seen = Array.isArray(msg.content.seen) ? (msg.content.seen as Array<{ header: Header; metadata: Json }>) : [];
+    for (const t of seen) {
       if (typeof t.header?.msg_id !== "string" || this.db.has(t.header.msg_id)) continue;
-      this.db.add({
-        ...emptyRecord(t.header, t.metadata ?? {}, String(t.header.session), "direct"),
-        engineId: entry.id, engineUuid: entry.uuid,
-      });
+      this.db.add({ ...emptyRecord(t.header, t.metadata ?? {}, String(t.header.session), "direct"), engineId: entry.id, engineUuid: entry.uuid });
       entry.direct.add(t.header.msg_id);
+      this.scheduler.taskKnown(t.header.msg_id);
+    }
+    const done = Array.isArray(msg.content.done) ? (msg.content.done as Json[]) : [];
+    const buffers = msg.buffers;
+    for (const d of done) {
+      const [at] = (d.buffers as [number, number]) ?? [0, 0];
+      const request = buffers[at];
+      const reply = buffers[at + 1];
+      if (request !== undefined && reply !== undefined) this.#directDone(entry, d, request, reply);
     }
   }
 
-  #directDone(entry: EngineEntry, msg: Incoming): void {
-    const msgId = String(msg.content.msg_id);
-    if (!this.db.has(msgId)) return this.drop("direct task the engine never announced", msg);
+  #directDone(entry: EngineEntry, d: Json, request: Buffer, reply: Buffer): void {
+    const msgId = String(d.msg_id);
+    if (!this.db.has(msgId)) return;
     const record = this.db.get(msgId);
-    const [request, reply] = msg.buffers;
-    if (request === undefined || reply === undefined || record.status !== null) return;
+    if (record.status !== null) return;
     entry.direct.delete(msgId);
     entry.completed += 1;
     const { header, metadata } = decodeHead([reply]);
     this.db.update(msgId, {
-      requestRaw: [Buffer.from(request)], stdout: String(msg.content.stdout ?? ""), stderr: String(msg.content.stderr ?? ""),
-      buffersCulled: msg.content.stripped === true,
+      requestRaw: [retain(request)], stdout: String(d.stdout ?? ""), stderr: String(d.stderr ?? ""), buffersCulled: d.stripped === true,
     });
-    this.#finish(record, header, metadata, [reply]);
-    this.#notifyWatchers(record, [reply]);
+    const replyBuf = retain(reply);
+    this.#finish(record, header, metadata, [replyBuf]);
+    this.#notifyWatchers(record, [replyBuf]);
     this.scheduler.taskDone(msgId);
   }
 

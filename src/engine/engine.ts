@@ -14,7 +14,6 @@ import { DropStats, type Connection } from "../protocol/connection.js";
 import { dial, type Transport } from "../protocol/dial.js";
 import type { Logger } from "../protocol/log.js";
 import { encodeMessage, makeHeader, type Header, type Incoming, type Json } from "../protocol/messages.js";
-import { decodeRaw, encodeFrames } from "../protocol/wire.js";
 import { pack, unpack } from "../protocol/serialize.js";
 import { collectSpecials, encodeSpecials, reviveSpecials, type Special } from "../protocol/specials.js";
 import { isoMicro } from "../protocol/time.js";
@@ -23,7 +22,7 @@ import { Namespace } from "./namespace.js";
 import { OutputCapture, type StreamName } from "./output.js";
 import { interruptedError, taskError } from "./errors.js";
 import { startSentinel } from "./sentinel.js";
-import { LinkServer } from "./links.js";
+import { DirectReport, LinkServer } from "./links.js";
 import { dirname, join } from "node:path";
 
 export interface EngineConfig {
@@ -51,8 +50,7 @@ interface Running {
   stderr: string;
 }
 
-/** Direct-link messages larger than this reach the controller's record without their buffers. */
-const RECORD_BUFFER_LIMIT = 1024 * 1024;
+
 
 export class Engine {
   readonly uuid = randomUUID();
@@ -70,8 +68,8 @@ export class Engine {
   #sentinel: Worker | null = null;
   #queue: Task[] = [];
   #links: LinkServer | null = null;
-  /** Direct tasks the controller has not been told about yet (sent once per event-loop turn). */
-  #unannounced: Incoming[] = [];
+  /** What the controller has not yet been told about direct tasks (reported in batches, off the hot path). */
+  readonly #report = new DirectReport(() => this.#conn);
   #pumping = false;
   #current: Running | null = null;
   #executionCount = 0;
@@ -94,6 +92,7 @@ export class Engine {
     this.#sentinel = await startSentinel(() => this.#onSigint());
     process.on("uncaughtException", (err) => this.#onStrayError(err));
     process.on("unhandledRejection", (err) => this.#onStrayError(err));
+    await this.#listenDirect();
     await this.#connect();
     this.#startHeart();
     return this.id!;
@@ -248,16 +247,8 @@ export class Engine {
       this.#log.warn("dropped message", { reason: "not a task", msgType: msg.msgType });
       return;
     }
-    if (this.#unannounced.push(msg) === 1) globalThis.setImmediate(() => this.#announce());
+    this.#report.seen(msg);
     this.#enqueue({ msg, link });
-  }
-
-  /** Tell the controller which direct tasks arrived (for its record, queue status and aborts). */
-  #announce(): void {
-    const tasks = this.#unannounced.map((m) => ({ header: m.header, metadata: m.metadata }));
-    this.#unannounced = [];
-    const conn = this.#conn;
-    if (conn !== null && tasks.length > 0) conn.send({ header: makeHeader("direct_seen", this.#session), content: { tasks } });
   }
 
   async #pump(): Promise<void> {
@@ -320,16 +311,7 @@ export class Engine {
     const chunks = encodeMessage(this.#auth, reply);
     if (link.open) link.write(chunks);
     else this.#conn?.write(chunks); // the link is gone: the controller passes it on
-    // the record can wait: report after the reply is on its way
-    globalThis.setImmediate(() => {
-      const replySize = chunks.reduce((n, c) => n + c.byteLength, 0);
-      const stripped = msg.size > RECORD_BUFFER_LIMIT || replySize > RECORD_BUFFER_LIMIT;
-      this.#conn?.send({
-        header: makeHeader("direct_done", this.#session),
-        content: { msg_id: msg.header.msg_id, stdout: running.stdout, stderr: running.stderr, stripped },
-        buffers: [forRecord(msg.raw, msg.size), forRecord(chunks, replySize)],
-      });
-    });
+    this.#report.done(msg, chunks, running.stdout, running.stderr);
   }
 
   #engineInfo(method: Method): Json {
@@ -477,12 +459,6 @@ async function finishAsync(out: unknown[], from: number, first: PromiseLike<unkn
   return out;
 }
 
-/** A message as one buffer for the controller's record; a large one without its buffers. */
-function forRecord(raw: readonly Uint8Array[], size: number): Buffer {
-  if (size <= RECORD_BUFFER_LIMIT) return Buffer.concat(raw as Uint8Array[], size);
-  const head = decodeRaw(raw).head;
-  return Buffer.concat(encodeFrames(head) as Uint8Array[]);
-}
 
 function methodOf(msg: Incoming): Method {
   return msg.msgType === "execute_request" ? "execute" : "apply";

@@ -11,7 +11,8 @@ import { dirname } from "node:path";
 import type { Authenticator, DigestHistory } from "../protocol/auth.js";
 import { Connection, type DropStats } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
-import type { Incoming } from "../protocol/messages.js";
+import { makeHeader, type Incoming, type Json } from "../protocol/messages.js";
+import { decodeRaw, encodeFrames } from "../protocol/wire.js";
 
 export interface LinkServerOptions {
   path: string;
@@ -70,4 +71,70 @@ export class LinkServer {
       (err: Error) => log.warn("direct link handshake failed", { reason: err.message }),
     );
   }
+}
+
+/** Direct-link messages larger than this reach the controller's record without their buffers. */
+const RECORD_BUFFER_LIMIT = 1024 * 1024;
+const REPORT_INTERVAL_MS = 20;
+const REPORT_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * What the controller learns of direct tasks, batched: arrivals and completions (with the request
+ * and reply bytes, for its record) go in one message at most every 20 ms, so the record costs the
+ * hot path nothing and the controller little.
+ */
+export class DirectReport {
+  readonly #conn: () => Connection | null;
+  readonly #session = randomUUID();
+  #seen: Json[] = [];
+  #done: Json[] = [];
+  #buffers: Buffer[] = [];
+  #bytes = 0;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(conn: () => Connection | null) {
+    this.#conn = conn;
+  }
+
+  seen(msg: Incoming): void {
+    this.#seen.push({ header: msg.header, metadata: msg.metadata });
+    this.#schedule();
+  }
+
+  done(request: Incoming, reply: readonly Uint8Array[], stdout: string, stderr: string): void {
+    const replySize = reply.reduce((n, c) => n + c.byteLength, 0);
+    const stripped = request.size > RECORD_BUFFER_LIMIT || replySize > RECORD_BUFFER_LIMIT;
+    const req = forRecord(request.raw, request.size);
+    const rep = forRecord(reply, replySize);
+    this.#done.push({ msg_id: request.header.msg_id, stdout, stderr, stripped, buffers: [this.#buffers.length, 2] });
+    this.#buffers.push(req, rep);
+    this.#bytes += req.byteLength + rep.byteLength;
+    if (this.#bytes > REPORT_MAX_BYTES) this.flush();
+    else this.#schedule();
+  }
+
+  flush(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#seen.length === 0 && this.#done.length === 0) return;
+    const content = { seen: this.#seen, done: this.#done };
+    const buffers = this.#buffers;
+    this.#seen = [];
+    this.#done = [];
+    this.#buffers = [];
+    this.#bytes = 0;
+    this.#conn()?.send({ header: makeHeader("direct_report", this.#session), content, buffers });
+  }
+
+  #schedule(): void {
+    if (this.#timer !== null) return;
+    this.#timer = setTimeout(() => this.flush(), REPORT_INTERVAL_MS);
+    this.#timer.unref();
+  }
+}
+
+/** A message as one buffer for the controller's record; a large one without its buffers. */
+function forRecord(raw: readonly Uint8Array[], size: number): Buffer {
+  if (size <= RECORD_BUFFER_LIMIT) return Buffer.concat(raw as Uint8Array[], size);
+  return Buffer.concat(encodeFrames(decodeRaw(raw).head) as Uint8Array[]);
 }

@@ -19,6 +19,8 @@ export interface Job {
   timer: NodeJS.Timeout | null;
   /** The last error reply, forwarded if no engine is left to retry on. */
   lastFailure: Buffer[] | null;
+  /** Set when the last try ended with its engine's death (reported if no engine is left to retry on). */
+  engineDeath?: string | null;
 }
 
 export interface SchedulerHost {
@@ -31,6 +33,9 @@ export interface SchedulerHost {
   /** How a task ended (null while pending, undefined for an unknown id) and where it ran. */
   outcome(msgId: string): { outcome: Outcome | null; engineId: number | null } | undefined;
 }
+
+/** How long a dependency the controller has not heard of may take to appear before it is invalid. */
+const UNKNOWN_DEPENDENCY_GRACE_MS = 1000;
 
 export interface SchedulerOptions {
   scheme: SchemeName;
@@ -52,6 +57,8 @@ export class TaskScheduler {
   /** dependency msg id → jobs waiting on it */
   readonly #graph = new Map<string, Set<Job>>();
   readonly #waiting = new Map<string, Job>();
+  /** Jobs naming dependencies the controller has not heard of yet: dependency id → jobs. */
+  readonly #unknown = new Map<string, Set<Job>>();
 
   constructor(host: SchedulerHost, opts: SchedulerOptions) {
     this.#host = host;
@@ -87,12 +94,17 @@ export class TaskScheduler {
     this.#loads.delete(id);
     this.#inFlight.delete(id);
     for (const job of jobs) {
+      const why = `Engine ${id} died while running task ${job.msgId}`;
       if (job.retries > 0) {
         job.retries -= 1;
         job.blacklist.add(id);
+        job.lastFailure = null;
+        job.engineDeath = why;
+        // back to waiting: placing it again must not take it for a job that was aborted meanwhile
+        this.#waiting.set(job.msgId, job);
         this.#enqueue(job, true);
       } else {
-        this.#host.fail(job, "EngineError", `Engine ${id} died while running task ${job.msgId}`);
+        this.#host.fail(job, "EngineError", why);
       }
     }
     this.#recheckAll();
@@ -107,8 +119,41 @@ export class TaskScheduler {
       job.timer = setTimeout(() => this.#timedOut(job), job.timeout * 1000);
       job.timer.unref();
     }
+    const unknown = this.#unknownDeps(job);
+    if (unknown.length > 0) return this.#awaitKnown(job, unknown);
     this.#admit(job);
     this.#schedule();
+  }
+
+  /** A task the controller now knows of (a direct task is reported a little after it was sent). */
+  taskKnown(msgId: string): void {
+    const jobs = this.#unknown.get(msgId);
+    if (jobs === undefined) return;
+    this.#unknown.delete(msgId);
+    for (const job of jobs) {
+      if (this.#waiting.has(job.msgId) && this.#unknownDeps(job).length === 0) this.#admit(job);
+    }
+    this.#schedule();
+  }
+
+  #unknownDeps(job: Job): string[] {
+    return [job.after, job.follow].flatMap((d) => d?.ids ?? []).filter((id) => this.#host.outcome(id) === undefined);
+  }
+
+  /** Wait a moment for dependencies not heard of yet; still unknown after that, they are invalid. */
+  #awaitKnown(job: Job, ids: string[]): void {
+    for (const id of ids) {
+      let set = this.#unknown.get(id);
+      if (set === undefined) this.#unknown.set(id, (set = new Set()));
+      set.add(job);
+    }
+    setTimeout(() => {
+      for (const id of ids) this.#unknown.get(id)?.delete(job);
+      const still = this.#unknownDeps(job);
+      if (!this.#waiting.has(job.msgId) || still.length === 0) return;
+      this.#forget(job);
+      this.#host.fail(job, "InvalidDependency", `unknown dependency: no task ${still[0]} has been submitted`);
+    }, UNKNOWN_DEPENDENCY_GRACE_MS).unref();
   }
 
   /** A task this scheduler placed has replied. Returns "retry" when the reply must not be forwarded. */
@@ -123,6 +168,7 @@ export class TaskScheduler {
       job.retries -= 1;
       job.blacklist.add(engineId);
       job.lastFailure = reply;
+      job.engineDeath = null;
       this.#waiting.set(job.msgId, job);
       this.#enqueue(job, true);
       result = "retry";
@@ -157,10 +203,8 @@ export class TaskScheduler {
 
   #invalid(job: Job): string | null {
     for (const dep of [job.after, job.follow]) {
-      if (dep === null) continue;
-      for (const id of dep.ids) {
+      for (const id of dep?.ids ?? []) {
         if (id === job.msgId) return `task ${id} cannot depend on itself`;
-        if (this.#host.outcome(id) === undefined) return `unknown dependency: no task ${id} has been submitted`;
       }
     }
     return null;
@@ -228,6 +272,7 @@ export class TaskScheduler {
     if (typeof allowed === "string") {
       this.#forget(job);
       if (job.lastFailure !== null) this.#host.giveUp(job);
+      else if (typeof job.engineDeath === "string") this.#host.fail(job, "EngineError", `${job.engineDeath}; no other engine is left to retry on`);
       else this.#host.fail(job, "ImpossibleDependency", allowed);
       return true;
     }
@@ -257,7 +302,7 @@ export class TaskScheduler {
     }
     const constrained = job.targets !== null || job.follow !== null || job.blacklist.size > 0;
     if (engines.length === 0 && constrained) {
-      if (job.blacklist.size > 0 && job.lastFailure !== null) return "no engine left to retry on";
+      if (job.blacklist.size > 0 && (job.lastFailure !== null || typeof job.engineDeath === "string")) return "no engine left to retry on";
       const why = job.follow !== null ? "the engine its `follow` dependencies ran on is gone" : "none of its target engines is registered";
       return `task ${job.msgId} cannot run: ${why}`;
     }
