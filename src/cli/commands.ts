@@ -1,8 +1,5 @@
-/** What the `tsparallel` subcommands do. */
+/** What the `tsparallel` subcommands do. Each loads only its own part (an engine never loads client code). */
 import process from "node:process";
-import { Cluster, listClusters, stopRecordedCluster } from "../cluster/cluster.js";
-import { runController } from "../controller/main.js";
-import { runEngine } from "../engine/main.js";
 import type { LogLevel } from "../protocol/log.js";
 
 interface StartOptions {
@@ -18,6 +15,7 @@ interface StartOptions {
 }
 
 export async function clusterStart(o: StartOptions): Promise<void> {
+  const { Cluster } = await import("../cluster/cluster.js");
   const cluster = new Cluster({
     ...(o.n !== undefined ? { n: o.n } : {}), profile: o.profile, ip: o.ip, transport: o.transport, daemonize: o.daemonize === true,
     ...(o.clusterId !== undefined ? { clusterId: o.clusterId } : {}),
@@ -41,6 +39,7 @@ export async function clusterStart(o: StartOptions): Promise<void> {
 }
 
 export async function clusterStop(o: { profile: string; clusterId?: string }): Promise<void> {
+  const { listClusters, stopRecordedCluster } = await import("../cluster/cluster.js");
   const records = listClusters(o.profile).filter((r) => o.clusterId === undefined || r.clusterId === o.clusterId);
   if (records.length === 0) {
     process.stderr.write(`no cluster ${o.clusterId ?? ""} in profile ${o.profile}\n`);
@@ -54,6 +53,7 @@ export async function clusterStop(o: { profile: string; clusterId?: string }): P
 }
 
 export async function clusterList(o: { profile: string; json?: boolean }): Promise<void> {
+  const { listClusters } = await import("../cluster/cluster.js");
   const records = listClusters(o.profile);
   if (o.json === true) {
     process.stdout.write(`${JSON.stringify(records)}\n`);
@@ -71,6 +71,7 @@ export async function clusterList(o: { profile: string; json?: boolean }): Promi
 }
 
 export async function controller(o: Record<string, unknown>): Promise<void> {
+  const { runController } = await import("../controller/main.js");
   await runController({
     profile: o.profile as string, clusterId: o.clusterId as string | undefined, ip: o.ip as string, port: o.port as number | undefined,
     location: o.location as string | undefined, unix: o.unix as boolean, transport: o.transport as "unix" | "tcp" | undefined,
@@ -80,6 +81,7 @@ export async function controller(o: Record<string, unknown>): Promise<void> {
 }
 
 export async function engine(o: Record<string, unknown>): Promise<void> {
+  const { runEngine } = await import("../engine/main.js");
   await runEngine({
     file: o.file as string | undefined, transport: o.transport as "unix" | "tcp" | undefined, id: o.id as number | undefined,
     reconnectTimeout: o.reconnectTimeout as number | undefined, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,

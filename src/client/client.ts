@@ -304,6 +304,11 @@ export class Client extends EventEmitter<ClientEvents> {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+
+  /** Internal: cut the connection as a network failure would (for tests of reconnection). */
+  [Symbol.for("tsparallel.dropConnection")](): void {
+    this.#core.dropConnection();
+  }
 }
 
 function targetList(targets: Targets | undefined): number[] | null {

@@ -386,6 +386,11 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     return state;
   }
 
+  /** Cut the controller connection as a network failure would (tests of reconnection). */
+  dropConnection(): void {
+    this.#conn?.socket.destroy();
+  }
+
   /** Close the connection; everything still pending fails with `reason`. */
   async close(reason: Error = new ControllerError("the client is closed")): Promise<void> {
     if (this.#closed) return;

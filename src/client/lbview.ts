@@ -43,7 +43,13 @@ export interface ImapOptions {
   returnExceptions?: boolean;
 }
 
-const dependency: Check = (v) => (v === null || typeof v === "string" || Array.isArray(v) || v instanceof AsyncResult || (typeof v === "object" && v !== null && "ids" in v) ? null : "must be AsyncResults or msg ids");
+const dependency: Check = (v) => {
+  if (v === null || typeof v === "string" || Array.isArray(v) || v instanceof AsyncResult) return null;
+  if (typeof v !== "object" || !("ids" in v)) return "must be AsyncResults or msg ids, or { ids, all, success, failure }";
+  const d = v as { success?: unknown; failure?: unknown };
+  if (d.success === false && d.failure !== true) return "must count success, failure or both (success: false needs failure: true)";
+  return null;
+};
 const targetList: Check = (v) => (v === null || (Array.isArray(v) && v.every(Number.isInteger)) ? null : "must be a list of engine ids or null");
 
 const FLAG_SCHEMA: Record<string, Check> = {

@@ -4,7 +4,14 @@
  * declarations become assignments to globals inside an async wrapper; the edits are made in place
  * so line numbers in stack traces still match the cell.
  */
-import { parse, type Node } from "acorn";
+import { createRequire } from "node:module";
+import type { Node } from "acorn";
+
+let acorn: typeof import("acorn") | undefined;
+const parse: typeof import("acorn").parse = (...args) => {
+  acorn ??= createRequire(import.meta.url)("acorn") as typeof import("acorn");
+  return acorn.parse(...args);
+};
 
 interface Edit {
   start: number;

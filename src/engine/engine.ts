@@ -88,8 +88,10 @@ export class Engine {
   /** Connect, register, start the heart. Resolves with the engine id. */
   async start(): Promise<number> {
     this.#output.install();
-    // no process SIGINT listener: it would make every interruptible call cost ~250 µs (see sentinel.ts)
-    this.#sentinel = await startSentinel(() => this.#onSigint());
+    // no process SIGINT listener: it would make every interruptible call cost ~250 µs (see sentinel.ts);
+    // the sentinel starts alongside registration (until it is up, a task's SIGINT guard just costs more)
+    const sentinel = startSentinel(() => this.#onSigint()).then((w) => (this.#sentinel = w));
+    sentinel.catch((err: unknown) => this.#log.warn("no SIGINT sentinel", { error: String(err) }));
     process.on("uncaughtException", (err) => this.#onStrayError(err));
     process.on("unhandledRejection", (err) => this.#onStrayError(err));
     await this.#listenDirect();

@@ -3,7 +3,15 @@
  * its namespace (so free names resolve to engine variables); what cannot work remotely is refused
  * here, before anything is sent, with a TypeError that says why and what to use instead.
  */
-import { parseExpressionAt, type Node } from "acorn";
+import { createRequire } from "node:module";
+import type { Node } from "acorn";
+
+// loaded on first use: engines and controllers that never normalize a function do not pay for the parser
+let acorn: typeof import("acorn") | undefined;
+const parseExpressionAt: typeof import("acorn").parseExpressionAt = (...args) => {
+  acorn ??= createRequire(import.meta.url)("acorn") as typeof import("acorn");
+  return acorn.parseExpressionAt(...args);
+};
 
 const NATIVE_RE = /\{\s*\[native code\]\s*\}\s*$/;
 const cache = new WeakMap<Function, string>();

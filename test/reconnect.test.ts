@@ -1,0 +1,42 @@
+/** A client that loses its connection to the controller reconnects and still gets its results. */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startCluster, until, type Running } from "./helpers.ts";
+
+const drop = (rc: object) => (rc as Record<symbol, () => void>)[Symbol.for("tsparallel.dropConnection")]!();
+
+describe("reconnect", () => {
+  let r: Running;
+  before(async () => {
+    r = await startCluster({ n: 2, profile: "reconnect" });
+  });
+  after(async () => r.cluster.stop());
+
+  it("a dropped client reconnects; results that finished meanwhile are delivered", async () => {
+    const { rc } = r;
+    let reconnected = false;
+    rc.once("reconnected", () => (reconnected = true));
+    const lv = rc.loadBalancedView();
+    const ar = lv.map((t: number) => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, t);
+      return t;
+    }, [300, 300, 10, 10]);
+    await new Promise((res) => setTimeout(res, 50));
+    drop(rc);
+    assert.deepEqual(await ar.get(30), [300, 300, 10, 10]);
+    await until(() => reconnected, 10_000, "the reconnected event");
+    assert.deepEqual(rc.ids, [0, 1]);
+    assert.deepEqual(await rc.directView().apply(() => "after"), ["after", "after"]);
+  });
+
+  it("direct tasks on engine links are not affected by the controller connection dropping", async () => {
+    const { rc } = r;
+    const ar = rc.directView(0).apply(() => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+      return "done";
+    });
+    await new Promise((res) => setTimeout(res, 50));
+    drop(rc);
+    assert.equal(await ar.get(30), "done");
+  });
+});
