@@ -116,7 +116,7 @@ describe("bad input - controller", () => {
     const peer = await opened();
     const chunks = encodeMessage(auth, applyMessage("() => process.exit(3)"));
     const whole = Buffer.concat(chunks);
-    whole[8 + 4 * 6 + 10] ^= 0xff; // a byte of the HMAC
+    whole[8 + 4 * 6 + 10] = whole[8 + 4 * 6 + 10]! ^ 0xff; // a byte of the HMAC
     peer.write([whole]);
     await droppedAndStillServing(r.rc, /bad signature/);
     peer.write(encodeMessage(auth, { header: makeHeader("connection_request", randomUUID()), content: {} }));
@@ -231,7 +231,7 @@ describe("bad input - engine direct links", () => {
     await c.handshake(info.key);
     await c.next("welcome");
     const bad = Buffer.concat(encodeMessage(auth, { header: makeHeader("apply_request", "x"), content: {} }));
-    bad[8 + 4 * 6 + 5] ^= 0xff;
+    bad[8 + 4 * 6 + 5] = bad[8 + 4 * 6 + 5]! ^ 0xff;
     c.write([bad]);
     const once = encodeMessage(auth, { header: makeHeader("shutdown_request", "x"), content: {} });
     c.write(once);

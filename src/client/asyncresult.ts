@@ -32,12 +32,13 @@ export interface GetOptions {
 
 export type OutputGrouping = "type" | "engine" | "order";
 
-/** One engine's entry in `getDict()`: its task's value (for a map, its part of the list). */
-export type DictValue<R> = R extends AsyncMapResult<infer U> ? U[] : R extends AsyncResult<infer T> ? (T extends unknown[] ? T[number] : T) : never;
-
 const noop = () => {};
 
-export class AsyncResult<T = unknown> implements PromiseLike<T> {
+/**
+ * `T`: what `await` gives. `E`: one task's value, what iteration yields and `getDict` holds — by
+ * default a list's element (a single result whose value is itself a list passes `E = T`).
+ */
+export class AsyncResult<T = unknown, E = T extends unknown[] ? T[number] : T> implements PromiseLike<T> {
   readonly #core: ClientCore;
   readonly #tasks: TaskState[];
   readonly #fname: string;
@@ -104,7 +105,9 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
    * Results keyed by engine id; rejects if one engine ran more than one of the tasks. Each entry is
    * that engine's task value (for a map: its part of the list, not one element).
    */
-  async getDict(timeout?: number | null): Promise<Record<number, DictValue<this>>> {
+  getDict<U>(this: AsyncMapResult<U>, timeout?: number | null): Promise<Record<number, U[]>>;
+  getDict(timeout?: number | null): Promise<Record<number, E>>;
+  async getDict(timeout?: number | null): Promise<Record<number, unknown>> {
     await this.get(timeout);
     // per task, not the combined value: a map's list is flattened, a gather's concatenated
     const values = this.#tasks.map((t) => t.error ?? t.value);
@@ -116,7 +119,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
     }
     const out: Record<number, unknown> = {};
     ids.forEach((id, i) => (out[id ?? -1] = values[i]));
-    return out as Record<number, DictValue<this>>;
+    return out;
   }
 
   /** True once every task is done within `timeout` seconds; never rejects for task errors. */
@@ -165,8 +168,8 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
   // ---- iteration ------------------------------------------------------------------------------
 
   /** Results one by one as they arrive, in task order (a task's error is thrown when reached). */
-  async *[Symbol.asyncIterator](): AsyncGenerator<T extends unknown[] ? T[number] : T, void, undefined> {
-    for (const t of this.#tasks) yield (await t.promise) as T extends unknown[] ? T[number] : T;
+  async *[Symbol.asyncIterator](): AsyncGenerator<E, void, undefined> {
+    for (const t of this.#tasks) yield (await t.promise) as E;
   }
 
   // ---- timing and progress --------------------------------------------------------------------
@@ -337,7 +340,7 @@ export class AsyncResult<T = unknown> implements PromiseLike<T> {
  * The result of a map: `await amr` is the whole list in input order; iterating yields elements as
  * they arrive (chunks flattened), in input order or, with `ordered: false`, in completion order.
  */
-export class AsyncMapResult<T = unknown> extends AsyncResult<T[]> {
+export class AsyncMapResult<T = unknown> extends AsyncResult<T[], T> {
   readonly #ordered: boolean;
 
   constructor(init: ResultInit & { ordered?: boolean }) {

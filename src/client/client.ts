@@ -105,8 +105,8 @@ export class Client extends EventEmitter<ClientEvents> {
     return this.#core.ids;
   }
 
-  /** Where each engine runs: `{ pid, hostname }` by engine id. */
-  get hosts(): ReadonlyMap<number, { pid: number; hostname: string }> {
+  /** Where each engine runs: `{ pid, hostname, direct }` by engine id (`direct`: its link address for same-host clients, or null). */
+  get hosts(): ReadonlyMap<number, { pid: number; hostname: string; direct: string | null }> {
     return this.#core.hosts;
   }
 

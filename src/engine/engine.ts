@@ -284,6 +284,8 @@ export class Engine {
     const started = isoMicro();
     const method = methodOf(msg);
     const running: Running = { task, interrupt: null, stdout: "", stderr: "" };
+    // the report timer cannot fire while user code computes: tell the controller about tasks waiting behind this one
+    if (this.#queue.length > 0) this.#report.flushSeen();
     this.#current = running;
     this.#output.begin(msg.header);
     let content: Json;

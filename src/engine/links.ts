@@ -113,6 +113,11 @@ export class DirectReport {
     else this.#schedule();
   }
 
+  /** Report arrivals now (a task is about to run while others wait behind it: queue status must see them). */
+  flushSeen(): void {
+    if (this.#seen.length > 0) this.flush();
+  }
+
   flush(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;

@@ -16,7 +16,8 @@ const COMPILE_CACHE_LIMIT = 1000;
 
 /** Helpers that TypeScript and esbuild inject into compiled functions, so shipped source still runs. */
 const HELPERS: Record<string, unknown> = {
-  __name: (target: unknown) => target,
+  // esbuild's keepNames helper: keep the name it gives (as esbuild's own helper does)
+  __name: (target: object, value: string) => Object.defineProperty(target, "name", { value, configurable: true }),
   __awaiter: (thisArg: unknown, _args: unknown, P: PromiseConstructor | undefined, generator: (...a: unknown[]) => Generator) =>
     runGenerator(generator.apply(thisArg, (_args as unknown[]) ?? []), P ?? Promise),
   __async: (thisArg: unknown, args: unknown[] | null, generator: (...a: unknown[]) => Generator) =>
