@@ -5,7 +5,7 @@
 import { inspect } from "node:util";
 import { nowMs } from "../protocol/time.js";
 import type { ClientCore } from "./core.js";
-import { CompositeError, TimeoutError } from "./errors.js";
+import { CompositeError, ControllerError, TimeoutError } from "./errors.js";
 import { kPrecise, type TaskMetadata } from "./metadata.js";
 import { waitInteractive, type WaitInteractiveOptions } from "./progress.js";
 import type { TaskState } from "./task.js";
@@ -154,6 +154,8 @@ export class AsyncResult<T = unknown, E = T extends unknown[] ? T[number] : T> i
     const errors = this.#tasks.filter((t) => t.error !== null).map((t) => t.error!);
     if (errors.length > 0 && !returnExceptions) {
       if (this.#single) throw errors[0];
+      // losing the controller is not a task failure: say so directly
+      if (errors.every((e) => e instanceof ControllerError)) throw errors[0];
       throw new CompositeError(errors, this.#fname);
     }
     return this.combine(this.#tasks.map((t) => t.error ?? t.value));

@@ -222,11 +222,20 @@ export class Client extends EventEmitter<ClientEvents> {
     return new AsyncHubResult({ core: this.#core, tasks, fname: "getResult", single, abort: (x) => this.abort(x) });
   }
 
-  #fetch(ids: string[]): void {
+  /** Fetch (and watch) tasks from the controller's record; ids it has not heard of yet get a moment to appear. */
+  #fetch(ids: string[], delay = 50): void {
     this.#core.request("result_request", { msg_ids: ids, watch: true }).then(
       (reply) => this.#core.fillFromRecord(reply),
       (err: Error) => {
-        for (const id of ids) this.#core.tasks.get(id)?.reject(err);
+        const unknown = /No such message/.test(err.message);
+        if (unknown && delay <= 800) {
+          setTimeout(() => this.#fetch(ids, delay * 2), delay);
+          return;
+        }
+        for (const id of ids) {
+          this.#core.tasks.get(id)?.reject(err);
+          this.#core.unwatch(id);
+        }
       },
     );
   }

@@ -79,6 +79,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   readonly #viaLink = new Map<string, EngineLink>();
   /** Target engine of each direct task still outstanding. */
   readonly #directEngine = new Map<string, number>();
+  /** Tasks of others (getResult) or re-runs we wait for. */
+  readonly #watching = new Set<string>();
 
   constructor(opts: CoreOptions) {
     super();
@@ -239,6 +241,9 @@ export class ClientCore extends EventEmitter<CoreEvents> {
         this.#links.forget(Number(msg.content.id));
         this.emit("engineUnregistered", Number(msg.content.id), String(msg.content.uuid));
         return;
+      case "hub_result":
+        if (msg.content.status === "ok") this.fillFromRecord(msg);
+        return;
       case "shutdown_notification":
         void this.close(new ControllerError("the controller shut down"));
         return;
@@ -293,6 +298,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   }
 
   #finish(state: TaskState): void {
+    this.#watching.delete(state.msgId);
     this.#viaLink.get(state.msgId)?.done(state.msgId);
     this.#viaLink.delete(state.msgId);
     this.#directEngine.delete(state.msgId);
@@ -358,6 +364,14 @@ export class ClientCore extends EventEmitter<CoreEvents> {
 
   /** Apply a `result_reply` (records of finished tasks) to the matching task states. */
   fillFromRecord(reply: Incoming): void {
+    for (const [id, r] of Object.entries((reply.content.records ?? {}) as Record<string, Json>)) {
+      const state = this.tasks.get(id);
+      if (state === undefined || state.done) continue;
+      if (typeof r.submitted === "string") state.metadata.setTime("submitted", parseIsoMicro(r.submitted));
+      if (typeof r.engine_id === "number") state.metadata.engineId = r.engine_id;
+      if (state.metadata.stdout === "") state.metadata.stdout = String(r.stdout ?? "");
+      if (state.metadata.stderr === "") state.metadata.stderr = String(r.stderr ?? "");
+    }
     const results = (reply.content.results ?? {}) as Record<string, Json>;
     const all = reply.buffers;
     for (const [id, r] of Object.entries(results)) {
@@ -383,7 +397,15 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     const submitted = record?.submitted;
     state.metadata.setTime("submitted", typeof submitted === "string" ? parseIsoMicro(submitted) : nowMs());
     this.tasks.set(msgId, state);
+    this.#watching.add(msgId);
+    this.#updateRef();
     return state;
+  }
+
+  /** Stop waiting for an adopted task (its fetch failed). */
+  unwatch(msgId: string): void {
+    this.#watching.delete(msgId);
+    this.#updateRef();
   }
 
   /** Cut the controller connection as a network failure would (tests of reconnection). */
@@ -396,7 +418,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#links.closeAll();
-    for (const id of [...this.outstanding]) {
+    for (const id of [...this.outstanding, ...this.#watching]) {
       const state = this.tasks.get(id);
       state?.reject(reason);
       if (state !== undefined) this.#finish(state);
@@ -424,7 +446,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
 
   /** Keep Node alive only while something is pending. */
   #updateRef(): void {
-    const want = this.outstanding.size > 0 || this.#requests.size > 0 || this.#reconnecting !== null;
+    const want = this.outstanding.size > 0 || this.#watching.size > 0 || this.#requests.size > 0 || this.#reconnecting !== null;
     if (want === this.#refed || this.#conn === null) return;
     this.#refed = want;
     if (want) this.#conn.socket.ref();

@@ -91,7 +91,7 @@ export class DirectView<S extends boolean = boolean> extends View {
   // ---- apply ----------------------------------------------------------------------------------
 
   /** Call `f(...args)` on every target engine. Returns at once. */
-  apply<F extends Applicable>(f: F, ...args: RemoteArgs<Parameters<Applied<F>>>): AsyncResult<PerTarget<S, Ret<F>>> {
+  apply<F extends Applicable>(f: F, ...args: RemoteArgs<Parameters<Applied<F>>>): AsyncResult<PerTarget<S, Ret<F>>, Ret<F>> {
     const spec = functionSpec(f);
     const packed = packArgs(args);
     const targets = this.resolveTargets(this.#targets);
@@ -100,7 +100,7 @@ export class DirectView<S extends boolean = boolean> extends View {
   }
 
   /** Same as `apply`. */
-  applyAsync<F extends Applicable>(f: F, ...args: RemoteArgs<Parameters<Applied<F>>>): AsyncResult<PerTarget<S, Ret<F>>> {
+  applyAsync<F extends Applicable>(f: F, ...args: RemoteArgs<Parameters<Applied<F>>>): AsyncResult<PerTarget<S, Ret<F>>, Ret<F>> {
     return this.apply(f, ...args);
   }
 
@@ -110,7 +110,7 @@ export class DirectView<S extends boolean = boolean> extends View {
   }
 
   /** `(...args) => view.apply(f, ...args)`. */
-  remote<F extends Applicable>(f: F): (...args: RemoteArgs<Parameters<Applied<F>>>) => AsyncResult<PerTarget<S, Ret<F>>> {
+  remote<F extends Applicable>(f: F): (...args: RemoteArgs<Parameters<Applied<F>>>) => AsyncResult<PerTarget<S, Ret<F>>, Ret<F>> {
     functionSpec(f); // refuse an unshippable function now, not at the first call
     return (...args) => this.apply(f, ...args);
   }
@@ -168,7 +168,7 @@ export class DirectView<S extends boolean = boolean> extends View {
    * Run code in every target's namespace (JS by default, or TS): top-level await works and
    * `const`/`let`/`function` declarations persist. Resolves to an ExecuteReply per engine.
    */
-  execute(code: string, opts: ExecuteOptions = {}): AsyncResult<PerTarget<S, ExecuteReply>> {
+  execute(code: string, opts: ExecuteOptions = {}): AsyncResult<PerTarget<S, ExecuteReply>, ExecuteReply> {
     const o = validate<ExecuteOptions>("execute()", opts, { lang: checks.oneOf("js", "ts") });
     if (typeof code !== "string") throw new TypeError("execute() needs the code as a string");
     const targets = this.resolveTargets(this.#targets);
@@ -187,7 +187,7 @@ export class DirectView<S extends boolean = boolean> extends View {
   }
 
   /** Execute a local .js/.ts file's text on the targets (TS chosen by the extension). */
-  run(path: string): AsyncResult<PerTarget<S, ExecuteReply>> {
+  run(path: string): AsyncResult<PerTarget<S, ExecuteReply>, ExecuteReply> {
     const text = readFileSync(path, "utf8");
     const lang = /^\.(c|m)?tsx?$/.test(extname(path)) ? "ts" : "js";
     return this.execute(`${text}\n`, { lang });
@@ -210,8 +210,8 @@ export class DirectView<S extends boolean = boolean> extends View {
   }
 
   /** Values of names (or paths) on the targets: one name → its value, a list → a list of values. */
-  pull<V = unknown>(names: string): AsyncResult<PerTarget<S, V>>;
-  pull<V extends unknown[] = unknown[]>(names: readonly string[]): AsyncResult<PerTarget<S, V>>;
+  pull<V = unknown>(names: string): AsyncResult<PerTarget<S, V>, V>;
+  pull<V extends unknown[] = unknown[]>(names: readonly string[]): AsyncResult<PerTarget<S, V>, V>;
   pull(names: string | readonly string[]): AsyncResult<unknown> {
     if (typeof names !== "string" && !(Array.isArray(names) && names.every((n) => typeof n === "string"))) {
       throw new TypeError("pull() needs a name or a list of names");

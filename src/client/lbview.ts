@@ -98,13 +98,13 @@ export class LoadBalancedView extends View {
   }
 
   /** Run `f(...args)` on one engine chosen by the scheduler. Returns at once (a single result). */
-  apply<F extends Applicable>(f: F, ...args: RemoteArgs<Parameters<Applied<F>>>): AsyncResult<Ret<F>> {
+  apply<F extends Applicable>(f: F, ...args: RemoteArgs<Parameters<Applied<F>>>): AsyncResult<Ret<F>, Ret<F>> {
     const spec = functionSpec(f);
     const task = this.send(spec, packArgs(args), this.#metadata(this.#flags));
     return this.result([task], spec.name, true);
   }
 
-  applyAsync<F extends Applicable>(f: F, ...args: RemoteArgs<Parameters<Applied<F>>>): AsyncResult<Ret<F>> {
+  applyAsync<F extends Applicable>(f: F, ...args: RemoteArgs<Parameters<Applied<F>>>): AsyncResult<Ret<F>, Ret<F>> {
     return this.apply(f, ...args);
   }
 
@@ -112,7 +112,7 @@ export class LoadBalancedView extends View {
     return this.apply(f, ...args).get();
   }
 
-  remote<F extends Applicable>(f: F): (...args: RemoteArgs<Parameters<Applied<F>>>) => AsyncResult<Ret<F>> {
+  remote<F extends Applicable>(f: F): (...args: RemoteArgs<Parameters<Applied<F>>>) => AsyncResult<Ret<F>, Ret<F>> {
     functionSpec(f);
     return (...args) => this.apply(f, ...args);
   }

@@ -91,8 +91,8 @@ export abstract class View {
     return state;
   }
 
-  protected result<T>(tasks: TaskState[], fname: string, single: boolean, combine?: (values: unknown[]) => T): AsyncResult<T> {
-    return new AsyncResult<T>({ core: this.core, tasks, fname, single, abort: (ids) => this.host.abort(ids), combine });
+  protected result<T, E = T extends unknown[] ? T[number] : T>(tasks: TaskState[], fname: string, single: boolean, combine?: (values: unknown[]) => T): AsyncResult<T, E> {
+    return new AsyncResult<T, E>({ core: this.core, tasks, fname, single, abort: (ids) => this.host.abort(ids), combine });
   }
 
   protected mapResult<T>(tasks: TaskState[], fname: string, sizes: number[], ordered: boolean, returnExceptions: boolean): AsyncMapResult<T> {

@@ -12,6 +12,7 @@ import type { TaskDb } from "./db/memory.js";
 import { retain, retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
 import { EngineRegistry, type EngineEntry } from "./engines.js";
 import { Fanouts } from "./fanout.js";
+import { recordResult } from "./queries.js";
 import { HeartMonitor } from "./heartbeat.js";
 import { parseDependency } from "./scheduler/dependency.js";
 import type { SchemeName } from "./scheduler/schemes.js";
@@ -185,12 +186,21 @@ export class Hub {
     set.add(session);
   }
 
-  #notifyWatchers(record: TaskRecord, raw: readonly Uint8Array[]): void {
+  /** Send the finished task's record (result, timestamps, output) to the clients watching it. */
+  #notifyWatchers(record: TaskRecord): void {
     const sessions = this.#watchers.get(record.msgId);
     if (sessions === undefined) return;
     this.#watchers.delete(record.msgId);
+    let content: Json;
+    const buffers: Buffer[] = [];
+    try {
+      content = { status: "ok", results: { [record.msgId]: recordResult(this.db.get(record.msgId), buffers) } };
+    } catch (err) {
+      content = errorContent(err);
+    }
     for (const s of sessions) {
-      if (s !== record.clientSession) this.clients.get(s)?.write(raw);
+      const c = this.clients.get(s);
+      if (c !== undefined && s !== record.clientSession) this.send(c, "hub_result", content, null, buffers);
     }
   }
 
@@ -274,7 +284,7 @@ export class Hub {
     this.#finish(record, msg.header, metadata, chunks);
     const client = this.clients.get(record.clientSession);
     if (client !== undefined) client.write(chunks);
-    this.#notifyWatchers(record, chunks);
+    this.#notifyWatchers(record);
     this.scheduler.taskDone(record.msgId);
   }
 
@@ -319,7 +329,7 @@ export class Hub {
     this.#finish(record, header, metadata, raw);
     const client = this.clients.get(record.clientSession);
     if (client !== undefined) this.forward(client, raw, parsed === null ? null : this.engines.byUuid(String(metadata.engine))?.conn ?? null);
-    this.#notifyWatchers(record, raw);
+    this.#notifyWatchers(record);
     this.scheduler.taskDone(record.msgId);
   }
 
@@ -452,7 +462,7 @@ export class Hub {
     });
     const replyBuf = retain(reply);
     this.#finish(record, header, metadata, [replyBuf]);
-    this.#notifyWatchers(record, [replyBuf]);
+    this.#notifyWatchers(record);
     this.scheduler.taskDone(msgId);
   }
 
@@ -466,6 +476,9 @@ export class Hub {
     }
     const client = this.clients.get(record.clientSession);
     if (client !== undefined) this.forward(client, msg.raw, null);
+    for (const s of this.#watchers.get(msgId) ?? []) {
+      if (s !== record.clientSession) this.clients.get(s)?.write(msg.raw); // live output for getResult of a running task
+    }
   }
 
   #engineConnClosed(conn: Connection): void {

@@ -70,21 +70,29 @@ function results(hub: Hub, session: string, content: Json): { content: Json; buf
   const completed: string[] = [];
   const out: Record<string, Json> = {};
   const buffers: Buffer[] = [];
+  const records: Record<string, Json> = {};
   for (const id of ids) {
     const r = hub.db.get(id); // KeyError for unknown or culled ids
     if (r.status === null) {
       pending.push(id);
+      records[id] = summary(r); // submitted time and output so far
       if (content.watch === true) hub.watch(id, session);
       continue;
     }
     completed.push(id);
     if (statusOnly || r.replyRaw === null) continue;
-    if (r.buffersCulled === true && r.status === "ok") throw new KeyError(`Record ${id}'s result buffers have been culled for size`);
-    const reply = messageParts(r.replyRaw);
-    out[id] = { ...summary(r), result_content: reply.content, buffers: [buffers.length, reply.buffers.length] };
-    buffers.push(...reply.buffers);
+    out[id] = recordResult(r, buffers);
   }
-  return { content: { pending, completed, results: out }, buffers };
+  return { content: { pending, completed, results: out, records }, buffers };
+}
+
+/** A finished task's result for a client: summary and reply content, its buffers appended to `buffers`. */
+export function recordResult(r: TaskRecord, buffers: Buffer[]): Json {
+  if (r.buffersCulled === true && r.status === "ok") throw new KeyError(`Record ${r.msgId}'s result buffers have been culled for size`);
+  const reply = messageParts(r.replyRaw!);
+  const out = { ...summary(r), result_content: reply.content, buffers: [buffers.length, reply.buffers.length] };
+  buffers.push(...reply.buffers);
+  return out;
 }
 
 /** What a client needs to rebuild a task's metadata. */
