@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from "../protocol/log.js";
 import type { Json } from "../protocol/messages.js";
 import { parseIsoMicro, toDate } from "../protocol/time.js";
 import { AsyncHubResult, AsyncResult } from "./asyncresult.js";
-import { ClientCore } from "./core.js";
+import { ClientCore, type CoreEvents } from "./core.js";
 import { DirectView } from "./directview.js";
 import { ControllerError, TimeoutError } from "./errors.js";
 import { LoadBalancedView, type LoadBalancedFlags } from "./lbview.js";
@@ -54,14 +54,8 @@ export interface ControllerStats {
   droppedTotal: number;
 }
 
-export interface ClientEvents {
-  engineRegistered: [id: number, uuid: string];
-  engineUnregistered: [id: number, uuid: string];
-  output: [msgId: string, stream: "stdout" | "stderr", text: string];
-  disconnected: [];
-  reconnected: [];
-  closed: [];
-}
+/** Events a Client emits: engines arriving and leaving, task output as it arrives, connection changes. */
+export type ClientEvents = CoreEvents;
 
 const OPTION_SCHEMA = {
   profile: checks.string, clusterId: checks.string, connectionFile: checks.string, timeout: checks.seconds,

@@ -14,8 +14,7 @@ import { DropStats, type Connection } from "../protocol/connection.js";
 import { dial, type Transport } from "../protocol/dial.js";
 import type { Logger } from "../protocol/log.js";
 import { encodeMessage, makeHeader, type Header, type Incoming, type Json } from "../protocol/messages.js";
-import { pack, unpack } from "../protocol/serialize.js";
-import { collectSpecials, encodeSpecials, reviveSpecials, type Special } from "../protocol/specials.js";
+import { unpack } from "../protocol/serialize.js";
 import { isoMicro } from "../protocol/time.js";
 import { rewriteCell, transpileTs } from "./cell.js";
 import { Namespace } from "./namespace.js";
@@ -23,6 +22,7 @@ import { OutputCapture, type StreamName } from "./output.js";
 import { interruptedError, taskError } from "./errors.js";
 import { startSentinel } from "./sentinel.js";
 import { DirectReport, LinkServer } from "./links.js";
+import { isThenable, mapChunk, packValue, resolveFunction, reviveArgs } from "./calls.js";
 import { dirname, join } from "node:path";
 
 export interface EngineConfig {
@@ -325,69 +325,10 @@ export class Engine {
   async #apply(msg: Incoming): Promise<{ content: Json; buffers: Uint8Array[] }> {
     const c = msg.content;
     let args = unpack(msg.buffers) as unknown[];
-    if (c.specials === true) args = (await this.#revive(args)) as unknown[];
-    const fn = await this.#resolveFunction(c.fn as Json, args);
+    if (c.specials === true) args = (await reviveArgs(this.#ns, args)) as unknown[];
+    const fn = await resolveFunction(this.#ns, c.fn as Json);
     const value = c.mode === "map" ? await this.#invoke(() => mapChunk(fn, args[0] as ArrayLike<unknown>, c.zip === true)) : await this.#invoke(() => fn(...args));
     return packValue(value, {});
-  }
-
-  async #resolveFunction(spec: Json, args: unknown[]): Promise<(...a: unknown[]) => unknown> {
-    switch (spec.kind) {
-      case "source":
-        return this.#ns.compile(String(spec.src), String(spec.name ?? "")) as (...a: unknown[]) => unknown;
-      case "ref":
-        return asFunction(this.#ns.evaluate(String(spec.name)), `Reference(${String(spec.name)})`);
-      case "module":
-        return this.#moduleExport(String(spec.specifier), String(spec.exportName));
-      case "builtin":
-        return this.#builtin(String(spec.name), args);
-      default:
-        throw new TypeError(`unknown function kind ${JSON.stringify(spec.kind)}`);
-    }
-  }
-
-  async #moduleExport(specifier: string, exportName: string): Promise<(...a: unknown[]) => unknown> {
-    const mod = await this.#ns.importModule(specifier);
-    const value = exportName === "default" ? (mod.default ?? mod) : mod[exportName];
-    if (value === undefined) throw new ReferenceError(`module ${specifier} has no export named ${JSON.stringify(exportName)}`);
-    return asFunction(value, `fromModule(${specifier}, ${exportName})`);
-  }
-
-  #builtin(name: string, _args: unknown[]): (...a: unknown[]) => unknown {
-    switch (name) {
-      case "push":
-        return (ns) => {
-          for (const [k, v] of Object.entries(ns as Record<string, unknown>)) this.#ns.assign(k, v);
-        };
-      case "pull":
-        return (names) => (Array.isArray(names) ? names.map((n) => this.#ns.evaluate(String(n))) : this.#ns.evaluate(String(names)));
-      case "importModules":
-        return async (modules) => {
-          for (const [name, spec] of Object.entries(modules as Record<string, string>)) {
-            const mod = await this.#ns.importModule(spec);
-            this.#ns.assign(name, mod.default ?? mod);
-          }
-        };
-      default:
-        throw new TypeError(`unknown builtin ${name}`);
-    }
-  }
-
-  async #revive(value: unknown): Promise<unknown> {
-    const modules = new Map<string, unknown>();
-    for (const s of collectSpecials(value)) {
-      if (s[TAG_KEY] === "mod") {
-        const m = s as Extract<Special, { specifier: string }>;
-        modules.set(`${m.specifier}#${m.exportName}`, await this.#moduleExport(m.specifier, m.exportName));
-      }
-    }
-    return reviveSpecials(value, (s) => {
-      const kind = s[TAG_KEY];
-      if (kind === "fn") return this.#ns.compile((s as { src: string }).src, (s as { name: string }).name);
-      if (kind === "ref") return this.#ns.evaluate((s as { name: string }).name);
-      const m = s as Extract<Special, { specifier: string }>;
-      return modules.get(`${m.specifier}#${m.exportName}`);
-    });
   }
 
   async #execute(msg: Incoming): Promise<{ content: Json; buffers: Uint8Array[] }> {
@@ -440,52 +381,6 @@ export class Engine {
   }
 }
 
-const TAG_KEY = "\u0000tsp" as const;
-
-/**
- * The engine's part of a map: `f` over each element (argument tuples when zipped), in order.
- * Synchronous while `f` is; a returned promise is awaited before the next element.
- */
-function mapChunk(f: (...a: unknown[]) => unknown, chunk: ArrayLike<unknown>, zip: boolean): unknown[] | Promise<unknown[]> {
-  const out: unknown[] = new Array(chunk.length);
-  const call = (i: number) => (zip ? f(...(chunk[i] as unknown[])) : f(chunk[i]));
-  for (let i = 0; i < chunk.length; i++) {
-    const r = call(i);
-    if (isThenable(r)) return finishAsync(out, i, r, call, chunk.length);
-    out[i] = r;
-  }
-  return out;
-}
-
-async function finishAsync(out: unknown[], from: number, first: PromiseLike<unknown>, call: (i: number) => unknown, n: number): Promise<unknown[]> {
-  out[from] = await first;
-  for (let i = from + 1; i < n; i++) out[i] = await call(i);
-  return out;
-}
-
-
 function methodOf(msg: Incoming): Method {
   return msg.msgType === "execute_request" ? "execute" : "apply";
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as PromiseLike<unknown>).then === "function";
-}
-
-function asFunction(value: unknown, what: string): (...a: unknown[]) => unknown {
-  if (typeof value !== "function") throw new TypeError(`${what} is not a function (it is ${typeof value})`);
-  return value as (...a: unknown[]) => unknown;
-}
-
-/** Serialize a result (functions inside travel as source); a value that cannot be cloned is a clear error. */
-function packValue(value: unknown, content: Json): { content: Json; buffers: Uint8Array[] } {
-  const encoded = encodeSpecials(value);
-  try {
-    return { content: { status: "ok", specials: encoded.specials, ...content }, buffers: pack(encoded.value) };
-  } catch (err) {
-    throw new TypeError(
-      `the result cannot be sent back: ${(err as Error).message}. Return structured-clone data (objects, arrays, Map, Set, Date, typed arrays…)`,
-      { cause: err },
-    );
-  }
 }
