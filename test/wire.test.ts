@@ -22,6 +22,29 @@ describe("wire - framing", () => {
     }
   });
 
+  it("an assembling decoder streams large messages into their frames, whatever the chunking", () => {
+    const big = Buffer.alloc(2_000_000).map((_, i) => i % 251);
+    const mid = Buffer.alloc(100_000, 9);
+    const small = Buffer.from("tiny");
+    const one = encodeMessage(auth, { header: makeHeader("big", "s"), content: { n: 1 }, buffers: [small, big, mid] });
+    const two = encodeMessage(auth, { header: makeHeader("next", "s") });
+    const whole = Buffer.concat([...one, ...two]);
+    for (const step of [65_536, 1000, 3_000_000]) {
+      const d = new FrameDecoder({ assemble: true });
+      const out = [];
+      for (let i = 0; i < whole.length; i += step) out.push(...d.push(whole.subarray(i, i + step)));
+      assert.equal(out.length, 2);
+      const [m] = out;
+      const bufs = m!.buffers();
+      assert.deepEqual(bufs.map((b) => b.length), [4, 2_000_000, 100_000]);
+      assert.ok(bufs[1]!.equals(big) && bufs[2]!.equals(mid) && bufs[0]!.equals(small));
+      if (step < m!.size) assert.equal(bufs[1]!.byteOffset, 0, "a streamed big frame has a buffer of its own");
+      assert.equal(auth.verify(m!.head[0]!, m!.head.slice(1), m!.bufferLengths, m!.buffers, true).ok, true);
+      assert.equal(new Incoming(out[1]!).msgType, "next");
+      assert.equal(Buffer.concat(m!.raw).length, m!.size, "the stream bytes can be rebuilt");
+    }
+  });
+
   it("yields several messages from one chunk", () => {
     const a = Buffer.concat(encodeMessage(auth, { header: makeHeader("a", "s") }));
     const b = Buffer.concat(encodeMessage(auth, { header: makeHeader("b", "s") }));

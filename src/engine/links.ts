@@ -73,8 +73,8 @@ export class LinkServer {
   }
 }
 
-/** Direct-link messages larger than this reach the controller's record without their buffers. */
-const RECORD_BUFFER_LIMIT = 1024 * 1024;
+/** Direct-link messages larger than this reach the controller's record without their buffers (a copy would double their cost). */
+const RECORD_BUFFER_LIMIT = 256 * 1024;
 const REPORT_INTERVAL_MS = 20;
 const REPORT_MAX_BYTES = 4 * 1024 * 1024;
 

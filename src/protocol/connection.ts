@@ -80,7 +80,7 @@ export class Connection extends EventEmitter<Events> {
     this.socket = socket;
     this.#opts = opts;
     // until the peer proves the key, accept only handshake-sized messages
-    this.#decoder = new FrameDecoder({ maxMessage: HANDSHAKE_MAX_MESSAGE });
+    this.#decoder = new FrameDecoder({ maxMessage: HANDSHAKE_MAX_MESSAGE, assemble: opts.verifyBuffers });
     this.peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : "unix";
     socket.setNoDelay?.(true);
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));

@@ -13,6 +13,10 @@ export const JSON_FRAMES = 4;
 export const MIN_FRAMES = 1 + JSON_FRAMES;
 export const DEFAULT_MAX_MESSAGE = 2 ** 32 - 1;
 export const DEFAULT_MAX_FRAMES = 100_000;
+/** An assembling decoder streams messages at least this large straight into their frames' buffers. */
+export const STREAM_MIN_MESSAGE = 1024 * 1024;
+/** In a streamed message, binary frames at least this large get a buffer of their own (aligned at 0). */
+const OWN_BUFFER_MIN = 64 * 1024;
 
 export class FramingError extends Error {
   override name = "FramingError";
@@ -56,10 +60,18 @@ export class FrameDecoder {
   #buffered = 0;
   #need = -1; // total bytes of the message at the head, once known
   #checked = false; // frame table of the head message validated
+  readonly #assemble: boolean;
+  #assembly: Assembly | null = null;
 
-  constructor(opts: { maxMessage?: number; maxFrames?: number } = {}) {
+  /**
+   * `assemble`: the reader keeps the frames, not the stream bytes (an endpoint, not a forwarder):
+   * large messages are then copied into their frames' own buffers as they arrive, instead of
+   * being kept as chunks and copied once complete.
+   */
+  constructor(opts: { maxMessage?: number; maxFrames?: number; assemble?: boolean } = {}) {
     this.maxMessage = opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
     this.#maxFrames = opts.maxFrames ?? DEFAULT_MAX_FRAMES;
+    this.#assemble = opts.assemble ?? false;
   }
 
   get buffered(): number {
@@ -68,9 +80,14 @@ export class FrameDecoder {
 
   /** Add a chunk; returns every message it completes. */
   push(chunk: Buffer): RawMessage[] {
+    const out: RawMessage[] = [];
+    if (this.#assembly !== null) {
+      const rest = this.#feed(chunk, out);
+      if (rest === null) return out;
+      chunk = rest;
+    }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
-    const out: RawMessage[] = [];
     for (;;) {
       if (this.#need < 0) {
         if (this.#buffered < 4) break;
@@ -82,6 +99,11 @@ export class FrameDecoder {
       }
       // check the frame table as soon as it is here: garbage is refused without waiting for "the rest"
       if (!this.#checked && !this.#checkTable()) break;
+      if (this.#assemble && this.#need >= STREAM_MIN_MESSAGE && this.#buffered < this.#need) {
+        this.#startAssembly(out);
+        if (this.#assembly !== null) break;
+        continue;
+      }
       if (this.#buffered < this.#need) break;
       const raw = this.#take(this.#need);
       this.#need = -1;
@@ -89,6 +111,29 @@ export class FrameDecoder {
       out.push(this.#split(raw));
     }
     return out;
+  }
+
+  /** Begin streaming the head message into its frames: what is buffered goes in now, the rest as it comes. */
+  #startAssembly(out: RawMessage[]): void {
+    const n = this.#peekU32(4);
+    const table = Buffer.concat(this.#chunks, 8 + 4 * n);
+    const lens = Array.from({ length: n }, (_, i) => table.readUInt32LE(8 + 4 * i));
+    this.#assembly = new Assembly(lens, this.#need);
+    const buffered = this.#take(this.#buffered);
+    for (const part of buffered) this.#feed(part, out);
+  }
+
+  /** Feed bytes of the message being assembled; returns what is left over after it, or null. */
+  #feed(chunk: Buffer, out: RawMessage[]): Buffer | null {
+    const a = this.#assembly!;
+    const n = Math.min(chunk.length, a.need - a.pos);
+    a.write(chunk, n);
+    if (a.pos < a.need) return null;
+    out.push(a.message());
+    this.#assembly = null;
+    this.#need = -1;
+    this.#checked = false;
+    return n < chunk.length ? chunk.subarray(n) : null;
   }
 
   #peekU32(offset: number): number {
@@ -154,6 +199,71 @@ export class FrameDecoder {
     let cached: Buffer[] | undefined;
     const buffers = () => (cached ??= spans.map(([o, l]) => reader.slice(o, l)));
     return { raw, head, bufferLengths: spans.map((s) => s[1]), size, buffers };
+  }
+}
+
+/**
+ * A large message being received straight into its frames: each big binary frame into a buffer of
+ * its own (offset 0, so typed arrays over it are aligned), everything else into one small buffer.
+ */
+class Assembly {
+  readonly need: number;
+  pos = 0;
+  readonly #frames: Buffer[] = [];
+  readonly #lens: number[];
+  /** Message byte ranges and where they go. */
+  readonly #segments: Array<{ start: number; end: number; dest: Buffer; at: number }> = [];
+  #segment = 0;
+
+  constructor(lens: number[], need: number) {
+    this.need = need;
+    this.#lens = lens;
+    const own = lens.map((len, i) => i >= MIN_FRAMES && len >= OWN_BUFFER_MIN);
+    const restSize = need - lens.reduce((s, len, i) => s + (own[i] ? len : 0), 0);
+    const rest = Buffer.allocUnsafe(restSize);
+    let offset = 8 + 4 * lens.length;
+    let restAt = offset;
+    this.#segments.push({ start: 0, end: offset, dest: rest, at: 0 });
+    lens.forEach((len, i) => {
+      if (own[i]) {
+        const dest = Buffer.allocUnsafeSlow(len);
+        this.#frames.push(dest);
+        this.#segments.push({ start: offset, end: offset + len, dest, at: 0 });
+      } else {
+        this.#frames.push(rest.subarray(restAt, restAt + len));
+        this.#segments.push({ start: offset, end: offset + len, dest: rest, at: restAt });
+        restAt += len;
+      }
+      offset += len;
+    });
+  }
+
+  /** Copy the first `n` bytes of `chunk` to where they belong. */
+  write(chunk: Buffer, n: number): void {
+    let from = 0;
+    while (from < n) {
+      const seg = this.#segments[this.#segment]!;
+      const take = Math.min(n - from, seg.end - this.pos);
+      chunk.copy(seg.dest, seg.at + (this.pos - seg.start), from, from + take);
+      from += take;
+      this.pos += take;
+      if (this.pos === seg.end) this.#segment += 1;
+    }
+  }
+
+  message(): RawMessage {
+    const frames = this.#frames;
+    let raw: Buffer[] | undefined;
+    return {
+      // the stream bytes, if anyone wants them, are the frames framed again (no copy)
+      get raw() {
+        return (raw ??= encodeFrames(frames) as Buffer[]);
+      },
+      head: frames.slice(0, MIN_FRAMES),
+      bufferLengths: this.#lens.slice(MIN_FRAMES),
+      size: this.need,
+      buffers: () => frames.slice(MIN_FRAMES),
+    };
   }
 }
 

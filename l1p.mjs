@@ -1,0 +1,10 @@
+import { Client } from "tsparallel";
+const rc = await Client.connect({ connectionFile: process.argv[2], direct: process.argv[3] !== "ctl" });
+await rc.waitForEngines(1);
+const v = rc.directView(0);
+const f = (x) => x;
+for (let i = 0; i < 300; i++) await v.applySync(f, i);
+const t = performance.now(); const N = 4000;
+for (let i = 0; i < N; i++) await v.applySync(f, i);
+console.log("L1", ((performance.now() - t) * 1000 / N).toFixed(0), "µs");
+await rc.close();
