@@ -187,8 +187,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     const md = state.metadata;
     md.setTime("submitted", parseIsoMicro(date));
     md.executeInput = req.executeInput ?? null;
-    md.after = depIds(req.metadata.after);
-    md.follow = depIds(req.metadata.follow);
+    md.after = depIds(req.metadata.after) ?? md.after;
+    md.follow = depIds(req.metadata.follow) ?? md.follow;
     md.label = typeof req.metadata.label === "string" ? req.metadata.label : null;
     this.tasks.set(state.msgId, state);
     this.history.push(state.msgId);
@@ -454,11 +454,12 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   }
 }
 
-function depIds(value: unknown): string[] {
+function depIds(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
   if (Array.isArray(value)) return value.map(String);
   if (typeof value === "string") return [value];
   if (value !== null && typeof value === "object" && Array.isArray((value as Json).ids)) return ((value as Json).ids as unknown[]).map(String);
-  return [];
+  return undefined;
 }
 
 /** A result's value: deserialized, with functions it contains rebuilt from their source. */

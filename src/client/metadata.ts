@@ -17,6 +17,9 @@ export interface PreciseTimes {
 
 export const kPrecise: unique symbol = Symbol("tsparallel.preciseTimes");
 
+/** Shared by every task without dependencies (most of them: one array less per task). */
+const NONE: string[] = Object.freeze([]) as unknown as string[];
+
 export class TaskMetadata {
   msgId: string;
   /** When the client sent the request. */
@@ -39,19 +42,23 @@ export class TaskMetadata {
   executeInput: string | null = null;
   /** The value of an `execute` cell, as `{ "text/plain": … }`. */
   executeResult: Record<string, unknown> | null = null;
-  after: string[] = [];
-  follow: string[] = [];
+  after: string[] = NONE;
+  follow: string[] = NONE;
   label: string | null = null;
-  [kPrecise]: PreciseTimes = { submitted: null, started: null, completed: null, received: null };
+  readonly #times: PreciseTimes = { submitted: null, started: null, completed: null, received: null };
 
   constructor(msgId: string) {
     this.msgId = msgId;
-    Object.defineProperty(this, kPrecise, { enumerable: false, writable: true, value: this[kPrecise] });
+  }
+
+  /** The precise times (internal; not enumerable, kept off the REPL's view). */
+  get [kPrecise](): PreciseTimes {
+    return this.#times;
   }
 
   /** Set a timestamp from precise epoch milliseconds. */
   setTime(field: keyof PreciseTimes, ms: number | null): void {
-    this[kPrecise][field] = ms;
+    this.#times[field] = ms;
     this[field] = ms === null || Number.isNaN(ms) ? null : new Date(Math.floor(ms));
   }
 }

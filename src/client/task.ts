@@ -1,6 +1,8 @@
 /** The client's state for one task (one message): its metadata and a promise of its value. */
 import { TaskMetadata } from "./metadata.js";
 
+const settled = (): void => {};
+
 export class TaskState {
   readonly msgId: string;
   readonly metadata: TaskMetadata;
@@ -32,6 +34,7 @@ export class TaskState {
     this.done = true;
     this.value = value;
     this.#resolve(value);
+    this.#release();
   }
 
   reject(error: Error): void {
@@ -39,5 +42,12 @@ export class TaskState {
     this.done = true;
     this.error = error;
     this.#reject(error);
+    this.#release();
+  }
+
+  /** Results are kept until purged: keep only what they need, not the settled promise's resolvers. */
+  #release(): void {
+    this.#resolve = settled;
+    this.#reject = settled;
   }
 }
