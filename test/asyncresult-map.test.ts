@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { AsyncHubResult, AsyncMapResult, AsyncResult, Client, CompositeError, ControllerError, RemoteError } from "tsparallel";
 import { unpack } from "tsparallel/internal";
-import { sleep, startCluster, until, type Running } from "./helpers.js";
+import { nap, sleep, startCluster, until, type Running } from "./helpers.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -25,12 +25,6 @@ before(async () => {
 after(() => running?.cluster.stop());
 
 declare const id: number; // an engine variable (scattered in `before`)
-
-/** Runs on an engine: wait `s` seconds without blocking the engine's event loop, then return `s`. */
-async function nap(s: number): Promise<number> {
-  await new Promise((r) => setTimeout(r, s * 1000));
-  return s;
-}
 
 /** Wait until the controller's record has these tasks as completed (direct tasks are reported in batches). */
 async function recorded(msgIds: string[]): Promise<void> {

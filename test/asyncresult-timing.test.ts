@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { ExecuteReply, RemoteError, TaskMetadata, TimeoutError, type Client } from "tsparallel";
-import { sleep, startCluster, until, type Running } from "./helpers.js";
+import { nap, sleep, startCluster, until, type Running } from "./helpers.js";
 
 let running: Running;
 let rc: Client;
@@ -20,12 +20,6 @@ before(async () => {
 after(() => running?.cluster.stop());
 
 declare const id: number; // an engine variable (scattered in `before`)
-
-/** Runs on an engine: wait `s` seconds without blocking the engine's event loop, then return `s`. */
-async function nap(s: number): Promise<number> {
-  await new Promise((r) => setTimeout(r, s * 1000));
-  return s;
-}
 
 /** A stream that records what is written to it; `isTTY` as asked. */
 function fakeStream(isTTY: boolean): Writable & { isTTY: boolean; text(): string } {

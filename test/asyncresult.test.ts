@@ -9,7 +9,7 @@ import { inspect } from "node:util";
 import {
   AsyncMapResult, AsyncResult, CompositeError, Reference, RemoteError, TaskAborted, TimeoutError, TsParallelError, type Client,
 } from "tsparallel";
-import { sleep, startCluster, until, type Running } from "./helpers.js";
+import { nap, sleep, startCluster, until, type Running } from "./helpers.js";
 
 let running: Running;
 let rc: Client;
@@ -20,12 +20,6 @@ before(async () => {
   await rc.directView().scatter("id", rc.ids, { flatten: true });
 });
 after(() => running?.cluster.stop());
-
-/** Runs on an engine: wait `s` seconds without blocking the engine's event loop, then return `s`. */
-async function nap(s: number): Promise<number> {
-  await new Promise((r) => setTimeout(r, s * 1000));
-  return s;
-}
 
 /** Runs on an engine: always fails (a function shipped alone: it cannot call other local functions). */
 function fail(message: string): never {

@@ -9,14 +9,9 @@ import {
   AsyncResult, DependencyTimeout, ImpossibleDependency, InvalidDependency, RemoteError, UnmetDependency,
   type Client, type DependencySpec, type LoadBalancedView,
 } from "tsparallel";
-import { startCluster, type Running } from "./helpers.ts";
+import { slow, startCluster, type Running } from "./helpers.ts";
 
 declare const myid: number;
-
-function slow(x: number, s: number): number {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s * 1000);
-  return x;
-}
 
 describe("dependency", () => {
   let r: Running;

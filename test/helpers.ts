@@ -53,3 +53,30 @@ export function alive(pid: number): boolean {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- functions that run on engines (shipped as source: self-contained) ----------------------------
+
+/** Wait `s` seconds without blocking the engine's event loop, then return `s`. */
+export async function nap(s: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, s * 1000));
+  return s;
+}
+
+/** Block the engine's thread for `s` seconds (synchronous, so tasks queue behind it), then return `s`. */
+export function block(s: number): number {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s * 1000);
+  return s;
+}
+
+/** Sleep `s` seconds synchronously on the engine, then return `x`. */
+export function slow(x: number, s: number): number {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s * 1000);
+  return x;
+}
+
+/** Write `marker` (so the test knows the task started), then block `s` seconds. */
+export function markedBlock(marker: string, s: number): number {
+  (globalThis as unknown as { require: NodeRequire }).require("node:fs").writeFileSync(marker, "started");
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s * 1000);
+  return s;
+}

@@ -5,18 +5,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Cluster, EngineError, type Client, type QueueStatus } from "tsparallel";
-import { until, withCluster } from "./helpers.ts";
+import { block, until, withCluster } from "./helpers.ts";
 
 declare const myid: number;
 declare const survivor: boolean;
 
 const SCHEMES = ["leastload", "lru", "twobin", "weighted", "plainrandom"] as const;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-function block(s: number): number {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s * 1000);
-  return s;
-}
 
 /** Poll queueStatus until `ok` holds for it. */
 function statusUntil(rc: Client, ok: (s: QueueStatus) => boolean, what: string): Promise<number> {

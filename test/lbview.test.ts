@@ -8,24 +8,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { AsyncMapResult, CompositeError, RemoteError, TaskAborted, type Client, type LoadBalancedView } from "tsparallel";
 import { unpack } from "tsparallel/internal";
-import { sleep, startCluster, TEST_DIR, until, type Running } from "./helpers.ts";
+import { markedBlock, slow, sleep, startCluster, TEST_DIR, until, type Running } from "./helpers.ts";
 
 declare const myid: number;
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-/** Sleep `s` seconds synchronously on the engine, then return `x`. */
-function slow(x: number, s: number): number {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s * 1000);
-  return x;
-}
-
-/** Create `marker` (so the test knows the task runs), then block for `s` seconds. */
-function markedBlock(marker: string, s: number): number {
-  (globalThis as unknown as { require: NodeRequire }).require("node:fs").writeFileSync(marker, "started");
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s * 1000);
-  return s;
-}
 
 describe("lbview", () => {
   let r: Running;

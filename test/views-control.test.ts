@@ -8,22 +8,9 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { NoEnginesRegistered, RemoteError, TaskAborted, UnknownEngineError, type Client, type DirectView } from "tsparallel";
-import { startCluster, TEST_DIR, until, withCluster, type Running } from "./helpers.ts";
+import { markedBlock, block, startCluster, TEST_DIR, until, withCluster, type Running } from "./helpers.ts";
 
 declare const kept: string;
-
-/** Block the engine's thread for `s` seconds (synchronous, so tasks queue behind it). */
-function block(s: number): number {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s * 1000);
-  return s;
-}
-
-/** Like `block`, but first create `marker`, so the test knows the task is running (not just queued). */
-function markedBlock(marker: string, s: number): number {
-  (globalThis as unknown as { require: NodeRequire }).require("node:fs").writeFileSync(marker, "started");
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s * 1000);
-  return s;
-}
 
 let markers = 0;
 const newMarker = () => join(TEST_DIR, `started-${process.pid}-${markers++}`);
