@@ -110,7 +110,7 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /** Metadata of every task this client sent (kept until `purgeResults`). */
   get metadata(): Map<string, TaskMetadata> {
-    return new Map([...this.#core.tasks].map(([id, t]) => [id, t.metadata]));
+    return this.#core.metadata;
   }
 
   /** Values of successful tasks, by msg id. */
@@ -257,6 +257,7 @@ export class Client extends EventEmitter<ClientEvents> {
     for (const id of ids ?? [...this.#core.tasks.keys()]) {
       if (this.outstanding.has(id)) continue;
       this.#core.tasks.delete(id);
+      this.#core.metadata.delete(id);
       this.#core.results.delete(id);
     }
   }

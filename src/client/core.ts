@@ -58,6 +58,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   readonly session = randomUUID();
   readonly info: ConnectionInfo;
   readonly tasks = new Map<string, TaskState>();
+  /** The same tasks' metadata, kept alongside (rc.metadata is read often: no copy per read). */
+  readonly metadata = new Map<string, TaskMetadata>();
   readonly history: string[] = [];
   readonly outstanding = new Set<string>();
   readonly results = new Map<string, unknown>();
@@ -191,6 +193,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     md.follow = depIds(req.metadata.follow) ?? md.follow;
     md.label = typeof req.metadata.label === "string" ? req.metadata.label : null;
     this.tasks.set(state.msgId, state);
+    this.metadata.set(state.msgId, md);
     this.history.push(state.msgId);
     this.outstanding.add(state.msgId);
     this.#updateRef();
@@ -397,6 +400,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     const submitted = record?.submitted;
     state.metadata.setTime("submitted", typeof submitted === "string" ? parseIsoMicro(submitted) : nowMs());
     this.tasks.set(msgId, state);
+    this.metadata.set(msgId, state.metadata);
     this.#watching.add(msgId);
     this.#updateRef();
     return state;

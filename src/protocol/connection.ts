@@ -72,6 +72,8 @@ export class Connection extends EventEmitter<Events> {
   readonly #opts: ConnectionOptions;
   readonly #decoder: FrameDecoder;
   #corked = false;
+  /** Callbacks for "everything written this turn has been handed to the kernel" (one empty write per turn). */
+  #flushWaiters: Array<() => void> = [];
   #handshakeWaiter: ((m: Incoming | Error) => void) | null = null;
   #closeError: Error | null = null;
 
@@ -117,6 +119,7 @@ export class Connection extends EventEmitter<Events> {
       this.socket.cork();
       process.nextTick(() => {
         this.#corked = false;
+        this.#queueFlushWaiters();
         this.socket.uncork();
       });
     }
@@ -127,7 +130,17 @@ export class Connection extends EventEmitter<Events> {
   /** Call `cb` once everything written so far has been handed to the kernel. */
   onFlushed(cb: () => void): void {
     if (this.#state === "closed" || this.socket.destroyed) return;
-    this.socket.write(EMPTY_CHUNK, () => cb());
+    this.#flushWaiters.push(cb);
+    if (!this.#corked) this.#queueFlushWaiters();
+  }
+
+  #queueFlushWaiters(): void {
+    if (this.#flushWaiters.length === 0 || this.socket.destroyed) return;
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = [];
+    this.socket.write(EMPTY_CHUNK, () => {
+      for (const cb of waiters) cb();
+    });
   }
 
   /** Close the connection; pending writes are flushed first unless `hard`. */

@@ -60,6 +60,7 @@ export class FrameDecoder {
   #buffered = 0;
   #need = -1; // total bytes of the message at the head, once known
   #checked = false; // frame table of the head message validated
+  #lens: number[] = []; // its frame lengths, once validated
   readonly #assemble: boolean;
   #assembly: Assembly | null = null;
 
@@ -108,17 +109,14 @@ export class FrameDecoder {
       const raw = this.#take(this.#need);
       this.#need = -1;
       this.#checked = false;
-      out.push(this.#split(raw));
+      out.push(split(raw, this.#lens));
     }
     return out;
   }
 
   /** Begin streaming the head message into its frames: what is buffered goes in now, the rest as it comes. */
   #startAssembly(out: RawMessage[]): void {
-    const n = this.#peekU32(4);
-    const table = Buffer.concat(this.#chunks, 8 + 4 * n);
-    const lens = Array.from({ length: n }, (_, i) => table.readUInt32LE(8 + 4 * i));
-    this.#assembly = new Assembly(lens, this.#need);
+    this.#assembly = new Assembly(this.#lens, this.#need);
     const buffered = this.#take(this.#buffered);
     for (const part of buffered) this.#feed(part, out);
   }
@@ -149,10 +147,13 @@ export class FrameDecoder {
     const total = this.#need - 4;
     if (n < MIN_FRAMES || n > this.#maxFrames || 4 + 4 * n > total) throw new FramingError(`bad frame count ${n}`);
     if (this.#buffered < 8 + 4 * n) return false;
-    const table = Buffer.concat(this.#chunks, 8 + 4 * n);
+    const head = this.#chunks[0]!;
+    const table = head.length >= 8 + 4 * n ? head : Buffer.concat(this.#chunks, 8 + 4 * n);
+    const lens = new Array<number>(n);
     let sum = 4 + 4 * n;
-    for (let i = 0; i < n; i++) sum += table.readUInt32LE(8 + 4 * i);
+    for (let i = 0; i < n; i++) sum += lens[i] = table.readUInt32LE(8 + 4 * i);
     if (sum !== total) throw new FramingError(`frame lengths do not add up (${sum} of ${total} bytes)`);
+    this.#lens = lens;
     this.#checked = true;
     return true;
   }
@@ -177,29 +178,23 @@ export class FrameDecoder {
     return parts;
   }
 
-  #split(raw: Buffer[]): RawMessage {
-    const size = raw.reduce((s, b) => s + b.length, 0);
-    const reader = new SpanReader(raw);
-    const n = reader.u32At(4);
-    if (n < MIN_FRAMES || n > this.#maxFrames || 8 + 4 * n > size) {
-      throw new FramingError(`bad frame count ${n}`);
-    }
-    const lens = reader.slice(8, 4 * n);
-    let offset = 8 + 4 * n;
-    const head: Buffer[] = [];
-    const spans: Array<[number, number]> = [];
-    for (let i = 0; i < n; i++) {
-      const len = lens.readUInt32LE(4 * i);
-      if (offset + len > size) throw new FramingError(`frame ${i} overruns the message`);
-      if (i < MIN_FRAMES) head.push(reader.slice(offset, len));
-      else spans.push([offset, len]);
-      offset += len;
-    }
-    if (offset !== size) throw new FramingError(`frame lengths do not add up (${offset} of ${size} bytes)`);
-    let cached: Buffer[] | undefined;
-    const buffers = () => (cached ??= spans.map(([o, l]) => reader.slice(o, l)));
-    return { raw, head, bufferLengths: spans.map((s) => s[1]), size, buffers };
-  }
+}
+
+/** A whole message's frames, from its chunks and the frame lengths the decoder already validated. */
+function split(raw: Buffer[], lens: readonly number[]): RawMessage {
+  const size = raw.reduce((s, b) => s + b.length, 0);
+  const reader = new SpanReader(raw);
+  let offset = 8 + 4 * lens.length;
+  const head: Buffer[] = [];
+  const spans: Array<[number, number]> = [];
+  lens.forEach((len, i) => {
+    if (i < MIN_FRAMES) head.push(reader.slice(offset, len));
+    else spans.push([offset, len]);
+    offset += len;
+  });
+  let cached: Buffer[] | undefined;
+  const buffers = () => (cached ??= spans.map(([o, l]) => reader.slice(o, l)));
+  return { raw, head, bufferLengths: spans.map((sp) => sp[1]), size, buffers };
 }
 
 /**
@@ -279,10 +274,6 @@ class SpanReader {
       this.#starts.push(pos);
       pos += p.length;
     }
-  }
-
-  u32At(offset: number): number {
-    return this.slice(offset, 4).readUInt32LE(0);
   }
 
   slice(offset: number, len: number): Buffer {
