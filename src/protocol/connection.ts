@@ -56,6 +56,32 @@ export class HandshakeError extends Error {
 type State = "handshake" | "open" | "closed";
 
 const EMPTY_CHUNK = Buffer.alloc(0);
+/** Chunks smaller than this are copied together before writing; larger ones are written as they are. */
+const COALESCE_MAX_CHUNK = 16 * 1024;
+
+/** Merge runs of small chunks into single buffers (few, large stream writes instead of many small ones). */
+function coalesce(chunks: readonly Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  let runBytes = 0;
+  const endRun = (): void => {
+    if (run.length === 1) out.push(run[0]!);
+    else if (run.length > 1) out.push(Buffer.concat(run, runBytes));
+    run = [];
+    runBytes = 0;
+  };
+  for (const c of chunks) {
+    if (c.byteLength >= COALESCE_MAX_CHUNK) {
+      endRun();
+      out.push(c);
+    } else if (c.byteLength > 0) {
+      run.push(c);
+      runBytes += c.byteLength;
+    }
+  }
+  endRun();
+  return out;
+}
 const HANDSHAKE_MAX_MESSAGE = 64 * 1024;
 
 interface Events {
@@ -71,8 +97,10 @@ export class Connection extends EventEmitter<Events> {
   #state: State = "handshake";
   readonly #opts: ConnectionOptions;
   readonly #decoder: FrameDecoder;
-  #corked = false;
-  /** Callbacks for "everything written this turn has been handed to the kernel" (one empty write per turn). */
+  /** Chunks written this turn, handed to the socket together at the end of it. */
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  /** Callbacks for "everything written this turn has been handed to the kernel". */
   #flushWaiters: Array<() => void> = [];
   #handshakeWaiter: ((m: Incoming | Error) => void) | null = null;
   #closeError: Error | null = null;
@@ -101,7 +129,7 @@ export class Connection extends EventEmitter<Events> {
 
   /** True while the socket holds more unsent bytes than the high-water mark. */
   get backedUp(): boolean {
-    return this.socket.writableLength > (this.#opts.highWater ?? 8 * 1024 * 1024);
+    return this.socket.writableLength + this.#pendingBytes > (this.#opts.highWater ?? 8 * 1024 * 1024);
   }
 
   /** Sign and send. Returns false when the peer is backed up (wait for "drain"). */
@@ -113,17 +141,11 @@ export class Connection extends EventEmitter<Events> {
   /** Write already-framed chunks (a forwarded message). */
   write(chunks: readonly Uint8Array[]): boolean {
     if (this.#state === "closed" || this.socket.destroyed) return false;
-    if (!this.#corked) {
-      // cork: one writev for everything sent to this peer in this turn of the event loop
-      this.#corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.#corked = false;
-        this.#queueFlushWaiters();
-        this.socket.uncork();
-      });
+    if (this.#pending.length === 0) process.nextTick(this.#flushTurn);
+    for (const c of chunks) {
+      this.#pending.push(c);
+      this.#pendingBytes += c.byteLength;
     }
-    for (const c of chunks) this.socket.write(c);
     return !this.backedUp;
   }
 
@@ -131,16 +153,40 @@ export class Connection extends EventEmitter<Events> {
   onFlushed(cb: () => void): void {
     if (this.#state === "closed" || this.socket.destroyed) return;
     this.#flushWaiters.push(cb);
-    if (!this.#corked) this.#queueFlushWaiters();
+    if (this.#pending.length === 0) this.#flush();
   }
 
-  #queueFlushWaiters(): void {
-    if (this.#flushWaiters.length === 0 || this.socket.destroyed) return;
+  readonly #flushTurn = (): void => {
+    if (this.#pending.length > 0) this.#flush();
+  };
+
+  /** Hand what was written so far to the socket now instead of at the end of this turn. */
+  flush(): void {
+    if (this.#pending.length > 0 && this.#state !== "closed") this.#flush();
+  }
+
+  /**
+   * Hand this turn's writes to the socket: runs of small chunks are copied into one buffer (one
+   * stream write instead of one per frame), large chunks go as they are, all in one writev.
+   */
+  #flush(): void {
+    const pending = this.#pending;
     const waiters = this.#flushWaiters;
+    this.#pending = [];
+    this.#pendingBytes = 0;
     this.#flushWaiters = [];
-    this.socket.write(EMPTY_CHUNK, () => {
-      for (const cb of waiters) cb();
-    });
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    const done = waiters.length === 0 ? undefined : () => { for (const cb of waiters) cb(); };
+    const out = coalesce(pending);
+    if (out.length === 0) {
+      if (done !== undefined) socket.write(EMPTY_CHUNK, done);
+      return;
+    }
+    if (out.length > 1) socket.cork();
+    for (let i = 0; i < out.length - 1; i++) socket.write(out[i]!);
+    socket.write(out[out.length - 1]!, done);
+    if (out.length > 1) socket.uncork();
   }
 
   /** Close the connection; pending writes are flushed first unless `hard`. */
@@ -148,6 +194,7 @@ export class Connection extends EventEmitter<Events> {
     if (this.#state === "closed") return;
     if (hard) this.socket.destroy();
     else {
+      if (this.#pending.length > 0) this.#flush();
       this.socket.end();
       setTimeout(() => this.socket.destroy(), 2000).unref();
     }

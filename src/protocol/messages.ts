@@ -30,16 +30,17 @@ export function makeHeader(msgType: string, session: string, msgId: string = ran
   return { msg_id: msgId, msg_type: msgType, session, date: isoMicro(), version: MSG_SPEC_VERSION };
 }
 
-const EMPTY = Buffer.from("{}");
-
-function jsonFrame(value: unknown): Buffer {
-  return value === undefined || value === null ? EMPTY : Buffer.from(JSON.stringify(value));
+function jsonText(value: unknown): string {
+  return value === undefined || value === null ? "{}" : JSON.stringify(value);
 }
 
 /** Sign and frame a message: the chunks to write on the stream. */
 export function encodeMessage(auth: Authenticator, msg: OutMessage): Uint8Array[] {
-  const json = [jsonFrame(msg.header), jsonFrame(msg.parent), jsonFrame(msg.metadata), jsonFrame(msg.content)];
+  const text = [jsonText(msg.header), jsonText(msg.parent), jsonText(msg.metadata), jsonText(msg.content)];
   const buffers = msg.buffers ?? [];
+  const small = auth.encodeSmall(text, buffers);
+  if (small !== null) return small;
+  const json = text.map((t) => Buffer.from(t, "utf8"));
   return encodeFrames([auth.sign(json, buffers), ...json, ...buffers]);
 }
 
