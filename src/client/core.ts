@@ -279,8 +279,11 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     md.setTime("received", nowMs());
     md.setTime("started", typeof metadata.started === "string" ? parseIsoMicro(metadata.started) : null);
     md.setTime("completed", parseIsoMicro(date));
-    md.engineUuid = typeof metadata.engine === "string" ? metadata.engine : null;
-    md.engineId = typeof metadata.engine_id === "number" ? metadata.engine_id : this.#engineIdOf(md.engineUuid);
+    const uuid = typeof metadata.engine === "string" ? metadata.engine : null;
+    md.engineId = typeof metadata.engine_id === "number" ? metadata.engine_id : this.#engineIdOf(uuid);
+    // the engine table's copy of the uuid, not one more string per task kept until purgeResults
+    const known = md.engineId === null ? undefined : this.engines.get(md.engineId);
+    md.engineUuid = known === uuid ? known : uuid;
     md.status = content.status === "ok" ? "ok" : content.status === "aborted" ? "aborted" : "error";
     if (md.status === "ok") {
       try {

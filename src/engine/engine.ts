@@ -257,8 +257,9 @@ export class Engine {
     while (this.#queue.length > 0 && !this.#stopping) {
       const task = this.#queue.shift()!;
       await this.#run(task);
-      // yield to the event loop: replies go out, and control messages (abort) are read in between
-      await setImmediate();
+      // between tasks, yield to the event loop: replies go out, and control messages (abort) are
+      // read in between (after the last one there is nothing to wait for: the engine goes idle)
+      if (this.#queue.length > 0) await setImmediate();
     }
     this.#pumping = false;
   }
