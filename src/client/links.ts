@@ -6,10 +6,9 @@
  * order. When an open link drops, the tasks in flight on it fail with EngineError.
  */
 import { existsSync } from "node:fs";
-import { connect } from "node:net";
 import { hostname } from "node:os";
 import type { Authenticator, DigestHistory } from "../protocol/auth.js";
-import { Connection, type DropStats } from "../protocol/connection.js";
+import { Connection, connectReading, type DropStats } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
 import type { Incoming } from "../protocol/messages.js";
 import type { TaskState } from "./task.js";
@@ -74,7 +73,8 @@ export class EngineLink {
 
   async #open(path: string): Promise<void> {
     const h = this.#host;
-    const conn = new Connection(connect({ path }), { auth: h.auth, history: h.history, verifyBuffers: true, log: h.log, stats: h.stats });
+    const { socket, reader } = connectReading({ path });
+    const conn = new Connection(socket, { auth: h.auth, history: h.history, verifyBuffers: true, log: h.log, stats: h.stats, reader });
     conn.socket.unref();
     conn.on("message", (m) => h.onMessage(m));
     conn.socket.on("error", () => {});

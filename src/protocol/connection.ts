@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
-import type { Socket } from "node:net";
+import { connect, type NetConnectOpts, type Socket } from "node:net";
 import type { Authenticator, DigestHistory } from "./auth.js";
 import type { Logger } from "./log.js";
 import { encodeMessage, Incoming, makeHeader, type Json, type OutMessage } from "./messages.js";
@@ -39,6 +39,37 @@ export interface ConnectionOptions {
   maxMessage?: number;
   /** Bytes queued for writing above which `send` reports backpressure. */
   highWater?: number;
+  /** The socket reads into a buffer of its own (see `connectReading`): its data arrives here, not as "data" events. */
+  reader?: ReadHook;
+}
+
+/** Where a socket made by `connectReading` delivers what it reads. */
+export interface ReadHook {
+  deliver: (chunk: Buffer) => void;
+}
+
+/** Read buffer of an outgoing connection: large enough that bulk data arrives in few reads. */
+const READ_BUFFER = 256 * 1024;
+
+/**
+ * Open an outgoing socket that reads into one reused buffer and hands each read straight to its
+ * Connection: no allocation per read and none of the stream machinery between the socket and
+ * the decoder (only sockets we open can do this: Node offers `onread` to `connect` alone).
+ */
+export function connectReading(options: NetConnectOpts): { socket: Socket; reader: ReadHook } {
+  const reader: ReadHook = { deliver: () => {} };
+  const buffer = Buffer.allocUnsafe(READ_BUFFER);
+  const socket = connect({
+    ...options,
+    onread: {
+      buffer,
+      callback: (n: number, buf: Uint8Array): boolean => {
+        reader.deliver(Buffer.from(buf.buffer, buf.byteOffset, n));
+        return true;
+      },
+    },
+  });
+  return { socket, reader };
 }
 
 export interface Hello extends Json {
@@ -113,7 +144,8 @@ export class Connection extends EventEmitter<Events> {
     this.#decoder = new FrameDecoder({ maxMessage: HANDSHAKE_MAX_MESSAGE, assemble: opts.verifyBuffers });
     this.peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : "unix";
     socket.setNoDelay?.(true);
-    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    if (opts.reader !== undefined) opts.reader.deliver = (chunk) => this.#onData(chunk, true);
+    else socket.on("data", (chunk: Buffer) => this.#onData(chunk, false));
     socket.on("drain", () => this.emit("drain"));
     socket.on("error", (err) => (this.#closeError ??= err));
     socket.on("close", () => this.#onClose());
@@ -268,10 +300,10 @@ export class Connection extends EventEmitter<Events> {
 
   // ---- input ----------------------------------------------------------------------------------
 
-  #onData(chunk: Buffer): void {
+  #onData(chunk: Buffer, transient: boolean): void {
     let messages: RawMessage[];
     try {
-      messages = this.#decoder.push(chunk);
+      messages = this.#decoder.push(chunk, transient);
     } catch (err) {
       this.#garbage(err as Error);
       return;

@@ -3,10 +3,10 @@
  * offers one, TCP otherwise), connect, and run the handshake — all within one deadline.
  */
 import { existsSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { Authenticator, DigestHistory } from "./auth.js";
 import type { ConnectionInfo } from "./connfile.js";
-import { Connection, type DropStats, type Role } from "./connection.js";
+import { Connection, connectReading, type DropStats, type ReadHook, type Role } from "./connection.js";
 import type { Logger } from "./log.js";
 import type { Json } from "./messages.js";
 
@@ -41,19 +41,19 @@ export function describeAddress(info: ConnectionInfo, transport: Transport): str
   return transport === "unix" ? `unix:${info.unixPath}` : `tcp://${info.location || info.ip}:${info.port}`;
 }
 
-function openSocket(info: ConnectionInfo, transport: Transport): Socket {
-  if (transport === "unix") return connect({ path: info.unixPath! });
+function openSocket(info: ConnectionInfo, transport: Transport): { socket: Socket; reader: ReadHook } {
+  if (transport === "unix") return connectReading({ path: info.unixPath! });
   const host = info.location && info.location !== "0.0.0.0" ? info.location : info.ip === "0.0.0.0" ? "127.0.0.1" : info.ip;
-  return connect({ host, port: info.port });
+  return connectReading({ host, port: info.port });
 }
 
 /** Connect and complete the handshake; rejects with a message naming the address on any failure. */
 export async function dial(opts: DialOptions): Promise<{ conn: Connection; welcome: Json; transport: Transport }> {
   const transport = chooseTransport(opts.info, opts.transport);
   const where = describeAddress(opts.info, transport);
-  const socket = openSocket(opts.info, transport);
+  const { socket, reader } = openSocket(opts.info, transport);
   const conn = new Connection(socket, {
-    auth: opts.auth, history: opts.history, verifyBuffers: opts.verifyBuffers, log: opts.log, stats: opts.stats,
+    auth: opts.auth, history: opts.history, verifyBuffers: opts.verifyBuffers, log: opts.log, stats: opts.stats, reader,
   });
   opts.onConnection?.(conn);
   const connectError = new Promise<never>((_, reject) => {

@@ -79,14 +79,19 @@ export class FrameDecoder {
     return this.#buffered;
   }
 
-  /** Add a chunk; returns every message it completes. */
-  push(chunk: Buffer): RawMessage[] {
+  /**
+   * Add a chunk; returns every message it completes. A `transient` chunk is a view of a read
+   * buffer that the next read overwrites: what the decoder keeps of it is copied (bytes streamed
+   * into a message being assembled are copied there anyway).
+   */
+  push(chunk: Buffer, transient = false): RawMessage[] {
     const out: RawMessage[] = [];
     if (this.#assembly !== null) {
       const rest = this.#feed(chunk, out);
       if (rest === null) return out;
       chunk = rest;
     }
+    if (transient) chunk = copyOf(chunk);
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {
@@ -178,6 +183,12 @@ export class FrameDecoder {
     return parts;
   }
 
+}
+
+function copyOf(chunk: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(chunk.length);
+  chunk.copy(out, 0);
+  return out;
 }
 
 /** A whole message's frames, from its chunks and the frame lengths the decoder already validated. */
