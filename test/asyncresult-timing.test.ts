@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
+import { inspect } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { ExecuteReply, RemoteError, TaskMetadata, TimeoutError, type Client } from "tsparallel";
 import { nap, sleep, startCluster, until, type Running } from "./helpers.js";
@@ -223,6 +224,15 @@ describe("asyncresult - metadata", () => {
       assert.ok(com - sta >= 290, `the engine stamped the 0.3 s it worked: ${com - sta} ms`);
     }
     assert.equal(uuids.size, 2);
+    // the dates are made when read; printing and JSON show every field all the same
+    const m = ar.metadata[0]!;
+    assert.equal(m.started!.getTime(), m.started!.getTime());
+    const shown = inspect(m);
+    assert.match(shown, /^TaskMetadata \{/);
+    for (const k of ["msgId", "submitted", "started", "completed", "received", "engineId", "status"]) assert.match(shown, new RegExp(`${k}: `));
+    const json = JSON.parse(JSON.stringify(m)) as Record<string, unknown>;
+    assert.equal(json.completed, m.completed!.toISOString());
+    assert.equal(json.engineUuid, m.engineUuid);
   });
 
   it("a failed task's metadata: status 'error' and its RemoteError", async () => {

@@ -1,5 +1,6 @@
 /** The wire: framing, signing, replay protection and payload serialization (no processes). */
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import { Authenticator, DigestHistory, FrameDecoder, encodeFrames, encodeMessage, makeHeader, pack, unpack, Incoming } from "tsparallel/internal";
 
@@ -52,6 +53,30 @@ describe("wire - framing", () => {
     assert.deepEqual(msgs.map((m) => new Incoming(m).msgType), ["a", "b"]);
   });
 
+  it("copies what it keeps of a transient chunk (a reused read buffer)", () => {
+    const msgs = [
+      encodeMessage(auth, { header: makeHeader("one", "s"), content: { a: "x".repeat(300) }, buffers: [Buffer.alloc(500, 3)] }),
+      encodeMessage(auth, { header: makeHeader("big", "s"), buffers: [Buffer.alloc(1_500_000).map((_, i) => i % 13)] }),
+      encodeMessage(auth, { header: makeHeader("two", "s"), content: { b: 2 } }),
+    ];
+    const whole = Buffer.concat(msgs.flat());
+    for (const step of [100, 4096, 262_144]) {
+      const d = new FrameDecoder({ assemble: true });
+      const readBuffer = Buffer.alloc(step);
+      const out = [];
+      for (let i = 0; i < whole.length; i += step) {
+        const n = whole.copy(readBuffer, 0, i, i + step);
+        out.push(...d.push(readBuffer.subarray(0, n), true));
+        readBuffer.fill(0xee); // the next read overwrites it
+      }
+      assert.deepEqual(out.map((m) => new Incoming(m).msgType), ["one", "big", "two"]);
+      assert.deepEqual(new Incoming(out[0]!).content, { a: "x".repeat(300) });
+      assert.ok(out[0]!.buffers()[0]!.equals(Buffer.alloc(500, 3)));
+      assert.ok(out[1]!.buffers()[0]!.equals(Buffer.alloc(1_500_000).map((_, i) => i % 13)));
+      for (const m of out) assert.equal(auth.verify(m.head[0]!, m.head.slice(1), m.bufferLengths, m.buffers, true).ok, true);
+    }
+  });
+
   it("rejects a broken length, a bad frame count and frames that do not add up", () => {
     assert.throws(() => new FrameDecoder().push(Buffer.from([1, 0, 0, 0, 9, 9, 9, 9])), /bad message length/);
     const bad = Buffer.concat(encodeFrames([Buffer.from("x")])); // 1 frame < 5
@@ -87,6 +112,37 @@ describe("wire - signing", () => {
     assert.equal(auth.verify(sig, json, [buf.length], () => [tampered], true).ok, false);
     // a forwarder that does not check large buffers still checks the JSON frames
     assert.equal(auth.verify(sig, json, [buf.length], () => [tampered], false).ok, true);
+  });
+
+  it("signs HMAC-SHA256 over version and mode, the frame layout, the JSON frames and small buffers", () => {
+    // the MAC is defined by its bytes, whichever code path computes it: check against createHmac
+    for (const key of ["k", "secret-key", "x".repeat(100)]) {
+      const a = new Authenticator(key);
+      const json = ['{"a":1}', "{}", '{"m":"ü€"}', '{"c":[1,2]}'].map((t) => Buffer.from(t));
+      const bufs = [Buffer.alloc(100, 3), Buffer.alloc(7, 9)];
+      const sig = a.sign(json, bufs);
+      const layout = Buffer.alloc(4 * 7);
+      layout.writeUInt32LE(6, 0);
+      [...json, ...bufs].forEach((f, i) => layout.writeUInt32LE(f.length, 4 + 4 * i));
+      const h = createHmac("sha256", key).update(sig.subarray(0, 2)).update(layout);
+      for (const f of [...json, ...bufs]) h.update(f);
+      assert.ok(h.digest().equals(sig.subarray(2, 34)), `key of ${key.length} bytes`);
+    }
+  });
+
+  it("frames a message the same way on the one-pass path and the streamed path", () => {
+    const header = makeHeader("x", "s");
+    const small = { header, content: { t: "é".repeat(100) }, buffers: [Buffer.alloc(50, 1)] };
+    const onePass = encodeMessage(auth, small);
+    assert.equal(onePass.length, 2, "a small message is one frame table and one body");
+    const jsonFrames = [header, {}, {}, small.content].map((v) => Buffer.from(JSON.stringify(v)));
+    const streamed = encodeFrames([auth.sign(jsonFrames, small.buffers), ...jsonFrames, ...small.buffers]);
+    assert.ok(Buffer.concat(onePass).equals(Buffer.concat(streamed)));
+    // JSON too large for one pass, and buffers large enough for Poly1305: both still verify
+    for (const msg of [{ header, content: { big: "z".repeat(70_000) } }, { header, buffers: [Buffer.alloc(100_000, 4)] }]) {
+      const [raw] = new FrameDecoder({ assemble: true }).push(Buffer.concat(encodeMessage(auth, msg)));
+      assert.equal(auth.verify(raw!.head[0]!, raw!.head.slice(1), raw!.bufferLengths, raw!.buffers, true).ok, true);
+    }
   });
 
   it("refuses a missing signature", () => {

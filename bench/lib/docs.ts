@@ -48,7 +48,8 @@ const METHOD = `## How it is measured
   worker processes).
 - Floor: a 16-byte ping-pong between this machine's two Node processes over node:net (TCP and Unix
   socket). A tsparallel task crosses client → controller → engine and back, so 2 hops of that floor
-  is the least it could cost without a direct path.`;
+  is the least it could cost without a direct path.
+- Why the figures are what they are, and how to profile them: [performance.md](performance.md).`;
 
 export function renderDocs(res: Results, info: RunInfo): string {
   const parts = [
