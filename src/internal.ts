@@ -6,7 +6,7 @@ export { encodeMessage, makeHeader, Incoming, type Header, type OutMessage } fro
 export { pack, unpack } from "./protocol/serialize.js";
 export { functionSource } from "./protocol/functions.js";
 export { readConnectionFile, clientFile, engineFile, clusterFile, profileDir, pidAlive, type ConnectionInfo } from "./protocol/connfile.js";
-export { Connection, DropStats } from "./protocol/connection.js";
+export { Connection, DropStats, adoptReading, connectReading } from "./protocol/connection.js";
 export { dial } from "./protocol/dial.js";
 export { isoMicro, parseIsoMicro, nowMs } from "./protocol/time.js";
 export { rewriteCell } from "./engine/cell.js";

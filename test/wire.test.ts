@@ -2,7 +2,15 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
-import { Authenticator, DigestHistory, FrameDecoder, encodeFrames, encodeMessage, makeHeader, pack, unpack, Incoming } from "tsparallel/internal";
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  Authenticator, DigestHistory, FrameDecoder, encodeFrames, encodeMessage, makeHeader, pack, unpack, Incoming,
+  adoptReading, connectReading,
+} from "tsparallel/internal";
 
 const auth = new Authenticator("secret-key");
 
@@ -189,5 +197,42 @@ describe("wire - serialization", () => {
     assert.equal(frames[1]!.buffer, big.buffer, "the frame is a view of the array's memory");
     const out = unpack(frames) as { big: Float64Array };
     assert.equal(out.big[999_999], 999_999);
+  });
+});
+
+describe("wire - sockets reading into a shared buffer", () => {
+  it("an accepted socket taken over with adoptReading reads, writes, closes, and leaves the server's count right", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsp-read-"));
+    const path = join(dir, "s.sock");
+    const received: Buffer[] = [];
+    const server: Server = createServer({ pauseOnConnect: true }, (accepted) => {
+      const { socket, reader } = adoptReading(accepted);
+      assert.ok(reader !== undefined, "the handle moved");
+      reader.deliver = (chunk) => {
+        const copy = Buffer.from(chunk); // a view of the shared buffer, overwritten by the next read: copy to keep
+        received.push(copy);
+        socket.write(copy); // echo
+      };
+    });
+    try {
+      await new Promise<void>((resolve) => server.listen(path, resolve));
+      const { socket, reader } = connectReading({ path });
+      const echoed: Buffer[] = [];
+      reader.deliver = (chunk) => echoed.push(Buffer.from(chunk));
+      await once(socket, "connect");
+      const payload = Buffer.alloc(3_000_000).map((_, i) => i % 253);
+      socket.write(payload);
+      const deadline = Date.now() + 20_000;
+      while (Buffer.concat(echoed).length < payload.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(Buffer.concat(received).equals(payload), "the server read every byte in order");
+      assert.ok(Buffer.concat(echoed).equals(payload), "and the client read the echo");
+      const count = await new Promise<number>((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+      assert.equal(count, 0, "the paused original was released");
+      socket.destroy();
+      await new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

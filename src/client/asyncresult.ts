@@ -59,7 +59,8 @@ export class AsyncResult<T = unknown, E = T extends unknown[] ? T[number] : T> i
     this.#returnExceptions = init.returnExceptions ?? false;
     this.#abort = init.abort;
     this.#combine = init.combine;
-    this.#settled = Promise.allSettled(this.#tasks.map((t) => t.promise)).then(noop);
+    // one task (the common case of apply on one engine): no allSettled machinery per call
+    this.#settled = this.#tasks.length === 1 ? this.#tasks[0]!.promise.then(noop, noop) : Promise.allSettled(this.#tasks.map((t) => t.promise)).then(noop);
     this.#promise = this.#settled.then(() => this.#outcome(this.#returnExceptions));
     this.#promise.catch(noop); // failures surface through await/get only, never as unhandled
   }

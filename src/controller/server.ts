@@ -10,7 +10,7 @@ import { Authenticator, DigestHistory } from "../protocol/auth.js";
 import {
   clientFile, engineFile, ensureDir, localHostname, securityDir, unixSocketPath, writePrivateJson, type ConnectionInfo,
 } from "../protocol/connfile.js";
-import { Connection, DropStats } from "../protocol/connection.js";
+import { adoptReading, Connection, DropStats } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
 import { MemoryDb, type MemoryDbOptions } from "./db/memory.js";
 import { Hub } from "./hub.js";
@@ -105,11 +105,13 @@ export class Controller {
     this.#onStop();
   }
 
-  #accept(socket: Socket): void {
+  #accept(accepted: Socket): void {
+    // read into one reused buffer, straight into the decoder (see adoptReading)
+    const { socket, reader } = adoptReading(accepted);
     this.#sockets.add(socket);
     socket.on("close", () => this.#sockets.delete(socket));
     const conn = new Connection(socket, {
-      auth: this.#auth, history: this.#history, verifyBuffers: false, log: this.#config.log, stats: this.stats,
+      auth: this.#auth, history: this.#history, verifyBuffers: false, log: this.#config.log, stats: this.stats, reader,
     });
     conn.accept(this.hub.session, this.#config.handshakeTimeout).then(
       (hello) => this.hub.attach(conn, hello),
@@ -118,7 +120,7 @@ export class Controller {
   }
 
   #listenTcp(ip: string, port: number): Promise<number> {
-    const server = createServer((s) => this.#accept(s));
+    const server = createServer({ pauseOnConnect: true }, (s) => this.#accept(s));
     this.#servers.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -132,7 +134,7 @@ export class Controller {
   #listenUnix(path: string): Promise<string> {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     rmSync(path, { force: true });
-    const server = createServer((s) => this.#accept(s));
+    const server = createServer({ pauseOnConnect: true }, (s) => this.#accept(s));
     this.#servers.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);

@@ -9,7 +9,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { Authenticator, DigestHistory } from "../protocol/auth.js";
-import { Connection, type DropStats } from "../protocol/connection.js";
+import { adoptReading, Connection, type DropStats } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
 import { makeHeader, type Incoming, type Json } from "../protocol/messages.js";
 import { decodeRaw, encodeFrames } from "../protocol/wire.js";
@@ -34,7 +34,7 @@ export class LinkServer {
   private constructor(opts: LinkServerOptions) {
     this.#opts = opts;
     this.path = opts.path;
-    this.#server = createServer((s) => this.#accept(s));
+    this.#server = createServer({ pauseOnConnect: true }, (s) => this.#accept(s));
   }
 
   static async listen(opts: LinkServerOptions): Promise<LinkServer> {
@@ -55,11 +55,13 @@ export class LinkServer {
     rmSync(this.path, { force: true });
   }
 
-  #accept(socket: Socket): void {
+  #accept(accepted: Socket): void {
+    // read into one reused buffer, straight into the decoder (see adoptReading)
+    const { socket, reader } = adoptReading(accepted);
     this.#sockets.add(socket);
     socket.on("close", () => this.#sockets.delete(socket));
     const { auth, history, stats, log } = this.#opts;
-    const conn = new Connection(socket, { auth, history, verifyBuffers: true, log, stats });
+    const conn = new Connection(socket, { auth, history, verifyBuffers: true, log, stats, reader });
     conn.on("message", (m) => this.#opts.onMessage(m, conn));
     conn.on("close", () => this.#opts.onClose(conn));
     conn.accept(this.#session, 10_000).then(

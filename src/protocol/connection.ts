@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
-import { connect, type NetConnectOpts, type Socket } from "node:net";
+import { connect, Socket, type NetConnectOpts } from "node:net";
 import type { Authenticator, DigestHistory } from "./auth.js";
 import type { Logger } from "./log.js";
 import { encodeMessage, Incoming, makeHeader, type Json, type OutMessage } from "./messages.js";
@@ -48,8 +48,55 @@ export interface ReadHook {
   deliver: (chunk: Buffer) => void;
 }
 
-/** Read buffer of an outgoing connection: large enough that bulk data arrives in few reads. */
+/**
+ * The read buffer of every socket of this process that reads with `onread`: large enough that bulk
+ * data arrives in few reads. One is enough: the event loop reads one socket at a time and the
+ * decoder copies what it keeps before the next read, so a process with a thousand connections
+ * still holds 256 KB of read buffer, not 256 MB.
+ */
 const READ_BUFFER = 256 * 1024;
+let sharedReadBuffer: Buffer | null = null;
+
+function readBuffer(): Buffer {
+  return (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER));
+}
+
+/**
+ * Take over an accepted socket (from a server made with `pauseOnConnect: true`) so that it reads
+ * like `connectReading`'s: its handle moves to a new Socket made with `onread`, and the paused
+ * original is destroyed empty-handed (the server's connection count stays right). Node offers
+ * `onread` only when a Socket is constructed, hence the move. If the handle cannot be moved, the
+ * original socket is resumed and read as usual (reader: undefined).
+ */
+export function adoptReading(accepted: Socket): { socket: Socket; reader: ReadHook | undefined } {
+  const raw = accepted as Socket & { _handle?: unknown };
+  const handle = raw._handle;
+  if (handle === null || handle === undefined || accepted.destroyed) {
+    accepted.resume();
+    return { socket: accepted, reader: undefined };
+  }
+  const reader: ReadHook = { deliver: () => {} };
+  const buffer = readBuffer();
+  let socket: Socket;
+  try {
+    socket = new Socket({
+      handle, readable: true, writable: true,
+      onread: {
+        buffer,
+        callback: (n: number, buf: Uint8Array): boolean => {
+          reader.deliver(Buffer.from(buf.buffer, buf.byteOffset, n));
+          return true;
+        },
+      },
+    } as ConstructorParameters<typeof Socket>[0]);
+  } catch {
+    accepted.resume();
+    return { socket: accepted, reader: undefined };
+  }
+  raw._handle = null;
+  accepted.destroy();
+  return { socket, reader };
+}
 
 /**
  * Open an outgoing socket that reads into one reused buffer and hands each read straight to its
@@ -58,7 +105,7 @@ const READ_BUFFER = 256 * 1024;
  */
 export function connectReading(options: NetConnectOpts): { socket: Socket; reader: ReadHook } {
   const reader: ReadHook = { deliver: () => {} };
-  const buffer = Buffer.allocUnsafe(READ_BUFFER);
+  const buffer = readBuffer();
   const socket = connect({
     ...options,
     onread: {
