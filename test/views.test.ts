@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { AsyncMapResult, CompositeError, Reference, RemoteError, type Client, type DirectView } from "tsparallel";
+import { AsyncMapResult, Client, CompositeError, Reference, RemoteError, type DirectView } from "tsparallel";
 import { partitionSizes, unpack } from "tsparallel/internal";
 import { startCluster, until, type Running } from "./helpers.ts";
 
@@ -40,6 +40,37 @@ describe("views - direct", () => {
     await dv.scatter("myid", rc.ids, { flatten: true });
   });
   after(() => r.cluster.stop());
+
+  it("large data through the controller (no direct links, TCP) arrives intact both ways", async () => {
+    // the controller forwards what it reads from a shared read buffer: every byte must be its own copy
+    const via = await Client.connect({ connectionFile: r.cluster.connectionFile, timeout: 30, direct: false, transport: "tcp" });
+    try {
+      const big = new Float64Array(1_500_000).map((_, i) => i * 0.5 - 7); // 12 MB: streamed, many reads
+      const bytes = new Uint8Array(3_000_001).map((_, i) => (i * 7) % 251);
+      const view = via.directView();
+      await view.push({ big, bytes });
+      const sums = await view.applySync(() => {
+        let s = 0;
+        for (let i = 0; i < big.length; i++) s += big[i]! * ((i % 7) + 1);
+        let t = 0;
+        for (let i = 0; i < bytes.length; i++) t = (t * 31 + bytes[i]!) % 1_000_003;
+        return [s, t];
+      });
+      let s = 0;
+      for (let i = 0; i < big.length; i++) s += big[i]! * ((i % 7) + 1);
+      let t = 0;
+      for (let i = 0; i < bytes.length; i++) t = (t * 31 + bytes[i]!) % 1_000_003;
+      assert.deepEqual(sums, [[s, t], [s, t]], "both engines received exactly what was pushed");
+      const back = (await via.directView(1).pull("big")) as Float64Array;
+      assert.ok(back instanceof Float64Array && back.length === big.length);
+      assert.ok(Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(Buffer.from(big.buffer)), "pulled back bit for bit");
+      await view.scatter("part", bytes);
+      const gathered = (await view.gather("part")) as Uint8Array;
+      assert.ok(Buffer.from(gathered).equals(Buffer.from(bytes)), "scatter + gather round trip");
+    } finally {
+      await via.close();
+    }
+  });
 
   describe("push and pull", () => {
     const values: Record<string, unknown> = {
