@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
-import { connect, Socket, type NetConnectOpts } from "node:net";
+import { connect, Socket, type NetConnectOpts, type OnReadOpts } from "node:net";
 import type { Authenticator, DigestHistory } from "./auth.js";
 import type { Logger } from "./log.js";
 import { encodeMessage, Incoming, makeHeader, type Json, type OutMessage } from "./messages.js";
@@ -57,8 +57,15 @@ export interface ReadHook {
 const READ_BUFFER = 256 * 1024;
 let sharedReadBuffer: Buffer | null = null;
 
-function readBuffer(): Buffer {
-  return (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER));
+/** A hook and the `onread` option that feeds it each read (a view of the shared buffer). */
+function readHook(): { reader: ReadHook; onread: OnReadOpts } {
+  const reader: ReadHook = { deliver: () => {} };
+  const buffer = (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER));
+  const callback = (n: number, buf: Uint8Array): boolean => {
+    reader.deliver(Buffer.from(buf.buffer, buf.byteOffset, n));
+    return true; // keep reading; backpressure pauses the socket itself
+  };
+  return { reader, onread: { buffer, callback } };
 }
 
 /**
@@ -75,20 +82,10 @@ export function adoptReading(accepted: Socket): { socket: Socket; reader: ReadHo
     accepted.resume();
     return { socket: accepted, reader: undefined };
   }
-  const reader: ReadHook = { deliver: () => {} };
-  const buffer = readBuffer();
+  const { reader, onread } = readHook();
   let socket: Socket;
   try {
-    socket = new Socket({
-      handle, readable: true, writable: true,
-      onread: {
-        buffer,
-        callback: (n: number, buf: Uint8Array): boolean => {
-          reader.deliver(Buffer.from(buf.buffer, buf.byteOffset, n));
-          return true;
-        },
-      },
-    } as ConstructorParameters<typeof Socket>[0]);
+    socket = new Socket({ handle, readable: true, writable: true, onread } as ConstructorParameters<typeof Socket>[0]);
   } catch {
     accepted.resume();
     return { socket: accepted, reader: undefined };
@@ -104,19 +101,8 @@ export function adoptReading(accepted: Socket): { socket: Socket; reader: ReadHo
  * the decoder (only sockets we open can do this: Node offers `onread` to `connect` alone).
  */
 export function connectReading(options: NetConnectOpts): { socket: Socket; reader: ReadHook } {
-  const reader: ReadHook = { deliver: () => {} };
-  const buffer = readBuffer();
-  const socket = connect({
-    ...options,
-    onread: {
-      buffer,
-      callback: (n: number, buf: Uint8Array): boolean => {
-        reader.deliver(Buffer.from(buf.buffer, buf.byteOffset, n));
-        return true;
-      },
-    },
-  });
-  return { socket, reader };
+  const { reader, onread } = readHook();
+  return { socket: connect({ ...options, onread }), reader };
 }
 
 export interface Hello extends Json {
