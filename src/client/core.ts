@@ -132,9 +132,10 @@ export class ClientCore extends EventEmitter<CoreEvents> {
 
   /** Send a task; its state is tracked until the reply (or a failure) arrives. */
   submit(req: TaskRequest): TaskState {
-    const header = makeHeader(req.msgType, this.session);
+    const sent = nowMs(); // the header's date and the metadata's submitted: one clock read, no parse back
+    const header = makeHeader(req.msgType, this.session, undefined, sent);
     const state = new TaskState(header.msg_id);
-    this.#track(state, req, header.date);
+    this.#track(state, req, sent);
     const msg = { header, metadata: req.metadata, content: req.content, buffers: req.buffers };
     if (req.metadata.route === "direct") this.#directEngine.set(state.msgId, Number(req.metadata.engine));
     const link = this.#opts.direct !== false && req.metadata.route === "direct" ? this.#linkFor(Number(req.metadata.engine)) : null;
@@ -185,9 +186,9 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     }
   }
 
-  #track(state: TaskState, req: TaskRequest, date: string): void {
+  #track(state: TaskState, req: TaskRequest, submittedMs: number): void {
     const md = state.metadata;
-    md.setTime("submitted", parseIsoMicro(date));
+    md.setTime("submitted", submittedMs);
     md.executeInput = req.executeInput ?? null;
     md.after = depIds(req.metadata.after) ?? md.after;
     md.follow = depIds(req.metadata.follow) ?? md.follow;

@@ -4,6 +4,7 @@
  * `wallTime`.
  */
 import { inspect, type InspectOptionsStylized } from "node:util";
+import { toDate } from "../protocol/time.js";
 import type { RemoteError } from "./errors.js";
 
 export type TaskStatus = "ok" | "error" | "aborted";
@@ -111,10 +112,6 @@ export class TaskMetadata {
   [inspect.custom](_depth: number, options: InspectOptionsStylized, show: typeof inspect): string {
     return `TaskMetadata ${show(this.toJSON(), options)}`;
   }
-}
-
-function toDate(ms: number): Date | null {
-  return Number.isNaN(ms) ? null : new Date(Math.floor(ms));
 }
 
 function orNull(ms: number): number | null {

@@ -44,8 +44,8 @@ export class Hub {
   readonly #opts: HubOptions;
   readonly #log: Logger;
   readonly #entries = new WeakMap<Connection, EngineEntry>();
-  /** Engine connections given a task during the current message (sent at once by #sendAssigned). */
-  readonly #assigned = new Set<Connection>();
+  /** True while a reply is handled: a task given to an engine then is sent at once (see #taskReply). */
+  #sendAtOnce = false;
   readonly #pendingHearts = new Map<string, Connection>();
   readonly #fanouts: Fanouts;
   /** Clients (other than the sender) waiting for a task's reply: msg id → sessions. */
@@ -309,7 +309,7 @@ export class Hub {
         const e = this.engines.get(engineId)!;
         this.db.update(job.msgId, { engineId, engineUuid: e.uuid });
         this.forward(e.conn, job.raw, null);
-        this.#assigned.add(e.conn);
+        if (this.#sendAtOnce) e.conn.flush();
       },
       fail: (job: Job, ename: string, evalue: string) => {
         if (this.db.has(job.msgId)) this.failTask(this.db.get(job.msgId), ename, evalue);
@@ -324,15 +324,6 @@ export class Hub {
         return { outcome, engineId: r.engineId };
       },
     };
-  }
-
-  /**
-   * Send the tasks just given to engines now, before the rest of this turn's work: an engine that
-   * freed its slot gets its next task without waiting for its reply to be recorded and forwarded.
-   */
-  #sendAssigned(): void {
-    for (const conn of this.#assigned) conn.flush();
-    this.#assigned.clear();
   }
 
   /** Record a reply and pass it to the task's client. */
@@ -434,8 +425,14 @@ export class Hub {
     if (record.status !== null) return this.drop("reply to a finished task", msg);
     if (record.queue === "task") {
       const ok = msg.metadata.status === "ok" || msg.metadata.status === "aborted";
-      const verdict = this.scheduler.finished(msgId, entry.id, ok, msg.raw);
-      this.#sendAssigned();
+      // the engine freed by this reply gets its next task before the reply is recorded and forwarded
+      this.#sendAtOnce = true;
+      let verdict;
+      try {
+        verdict = this.scheduler.finished(msgId, entry.id, ok, msg.raw);
+      } finally {
+        this.#sendAtOnce = false;
+      }
       if (verdict === "retry") return;
     } else {
       entry.direct.delete(msgId);

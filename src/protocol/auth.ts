@@ -72,11 +72,12 @@ export class Authenticator {
   encodeSmall(json: readonly string[], buffers: readonly Uint8Array[]): Uint8Array[] | null {
     const parts = json.length + buffers.length;
     const bodyStart = BLOCK + 2 + 4 * (1 + parts);
-    let size = bodyStart;
     const lens = new Array<number>(parts);
+    let bufferBytes = 0;
+    for (let i = 0; i < buffers.length; i++) bufferBytes += lens[json.length + i] = buffers[i]!.byteLength;
+    let size = bodyStart + bufferBytes;
     for (let i = 0; i < json.length; i++) size += lens[i] = Buffer.byteLength(json[i]!, "utf8");
-    for (let i = 0; i < buffers.length; i++) size += lens[json.length + i] = buffers[i]!.byteLength;
-    if (size > ONE_SHOT_MAX || size - bodyStart - sumJson(lens, json.length) >= POLY_THRESHOLD) return null;
+    if (size > ONE_SHOT_MAX || bufferBytes >= POLY_THRESHOLD) return null;
     const input = Buffer.allocUnsafe(size);
     this.#ipad.copy(input, 0);
     input[BLOCK] = AUTH_VERSION;
@@ -97,9 +98,7 @@ export class Authenticator {
     for (const b of buffers) at += copyInto(input, b, at);
     head[authAt] = AUTH_VERSION;
     head[authAt + 1] = MODE_INLINE;
-    const outer = this.#outer;
-    outer.set(hash("sha256", input, "buffer") as unknown as Buffer, BLOCK);
-    head.set(hash("sha256", outer, "buffer") as unknown as Buffer, authAt + 2);
+    head.set(this.#finish(input), authAt + 2);
     return [head, input.subarray(bodyStart)];
   }
 
@@ -161,9 +160,13 @@ export class Authenticator {
     for (const j of json) at += copyInto(input, j, at);
     if (buffers !== null) for (const b of buffers) at += copyInto(input, b, at);
     else auth.copy(input, at, 2 + HMAC_LEN);
-    const outer = this.#outer;
-    outer.set(hash("sha256", input, "buffer") as unknown as Buffer, BLOCK);
-    return hash("sha256", outer, "buffer") as unknown as Buffer;
+    return this.#finish(input);
+  }
+
+  /** HMAC of a one-shot input laid out as key XOR ipad | message: the inner hash, then the outer. */
+  #finish(input: Buffer): Buffer {
+    this.#outer.set(hash("sha256", input, "buffer") as unknown as Buffer, BLOCK);
+    return hash("sha256", this.#outer, "buffer") as unknown as Buffer;
   }
 
   #hmacStreamed(auth: Buffer, json: readonly Uint8Array[], lens: readonly number[], buffers: readonly Uint8Array[] | null): Buffer {
@@ -186,12 +189,6 @@ export class Authenticator {
     c.final();
     return c.getAuthTag();
   }
-}
-
-function sumJson(lens: readonly number[], count: number): number {
-  let n = 0;
-  for (let i = 0; i < count; i++) n += lens[i]!;
-  return n;
 }
 
 function copyInto(dest: Buffer, src: Uint8Array, at: number): number {

@@ -26,8 +26,9 @@ export interface OutMessage {
   buffers?: readonly Uint8Array[];
 }
 
-export function makeHeader(msgType: string, session: string, msgId: string = randomUUID()): Header {
-  return { msg_id: msgId, msg_type: msgType, session, date: isoMicro(), version: MSG_SPEC_VERSION };
+/** A new header; `ms` (epoch milliseconds, default now) is its date. */
+export function makeHeader(msgType: string, session: string, msgId: string = randomUUID(), ms?: number): Header {
+  return { msg_id: msgId, msg_type: msgType, session, date: isoMicro(ms), version: MSG_SPEC_VERSION };
 }
 
 function jsonText(value: unknown): string {
