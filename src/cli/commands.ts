@@ -10,6 +10,8 @@ interface StartOptions {
   transport: "unix" | "tcp";
   scheme?: "leastload" | "lru" | "twobin" | "weighted" | "plainrandom";
   hwm?: number;
+  dbRecordLimit?: number;
+  dbSizeLimit?: number;
   daemonize?: boolean;
   json?: boolean;
 }
@@ -21,6 +23,8 @@ export async function clusterStart(o: StartOptions): Promise<void> {
     ...(o.clusterId !== undefined ? { clusterId: o.clusterId } : {}),
     ...(o.scheme !== undefined ? { scheme: o.scheme } : {}),
     ...(o.hwm !== undefined ? { hwm: o.hwm } : {}),
+    ...(o.dbRecordLimit !== undefined ? { dbRecordLimit: o.dbRecordLimit } : {}),
+    ...(o.dbSizeLimit !== undefined ? { dbSizeLimit: o.dbSizeLimit } : {}),
   });
   await cluster.start();
   const rc = await cluster.connectClient();
@@ -76,7 +80,8 @@ export async function controller(o: Record<string, unknown>): Promise<void> {
     profile: o.profile as string, clusterId: o.clusterId as string | undefined, ip: o.ip as string, port: o.port as number | undefined,
     location: o.location as string | undefined, unix: o.unix as boolean, transport: o.transport as "unix" | "tcp" | undefined,
     scheme: o.scheme as string, hwm: o.hwm as number | undefined, hbPeriod: o.hbPeriod as number | undefined,
-    hbMisses: o.hbMisses as number | undefined, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
+    hbMisses: o.hbMisses as number | undefined,
+    dbRecordLimit: o.dbRecordLimit as number | undefined, dbSizeLimit: o.dbSizeLimit as number | undefined, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
   });
 }
 

@@ -10,6 +10,12 @@ function int(value: string): number {
   return n;
 }
 
+function positive(value: string): number {
+  const n = int(value);
+  if (n === 0) throw new InvalidArgumentError("expected a whole number > 0");
+  return n;
+}
+
 function num(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("expected a number");
@@ -33,6 +39,8 @@ cluster
   .addOption(new Option("--transport <t>", "how local peers connect").choices(["unix", "tcp"]).default("unix"))
   .addOption(new Option("--scheme <s>", "load-balancing scheme").choices(["leastload", "lru", "twobin", "weighted", "plainrandom"]))
   .option("--hwm <n>", "load-balanced tasks in flight per engine (0 = unlimited)", int)
+  .option("--db-record-limit <n>", "finished task records the controller keeps (default 10000)", positive)
+  .option("--db-size-limit <bytes>", "bytes of task messages the controller keeps (default 268435456)", positive)
   .option("--daemonize", "start in the background and return")
   .option("--json", "print the cluster as JSON")
   .action(async (o) => (await import("./commands.js")).clusterStart(o));
@@ -63,6 +71,8 @@ program
   .addOption(new Option("--transport <t>", "transport the connection files recommend").choices(["unix", "tcp"]))
   .addOption(new Option("--scheme <s>", "load-balancing scheme").choices(["leastload", "lru", "twobin", "weighted", "plainrandom"]).default("leastload"))
   .option("--hwm <n>", "load-balanced tasks in flight per engine (0 = unlimited)", int)
+  .option("--db-record-limit <n>", "finished task records to keep (default 10000)", positive)
+  .option("--db-size-limit <bytes>", "bytes of task messages to keep (default 268435456)", positive)
   .option("--hb-period <ms>", "heartbeat period in ms", int)
   .option("--hb-misses <n>", "missed heartbeats before an engine is declared dead", int)
   .option("--owner-pid <pid>", "stop when this process exits", int)

@@ -33,6 +33,13 @@ export interface ClusterOptions {
   scheme?: "leastload" | "lru" | "twobin" | "weighted" | "plainrandom";
   /** Tasks in flight per engine for load balancing (default 1; 0 = unlimited). */
   hwm?: number;
+  /**
+   * The controller keeps the records of this many finished tasks (default 10 000; pending tasks are
+   * always kept). Past it, the records that finished longest ago are culled, 10 % at a time.
+   */
+  dbRecordLimit?: number;
+  /** Bytes of task messages the controller keeps (default 256 MiB); past it, large results lose their buffers first. */
+  dbSizeLimit?: number;
   /** Heartbeat period in seconds (default 1) and misses before an engine is declared dead (default 8). */
   heartbeatPeriod?: number;
   heartbeatMisses?: number;
@@ -61,6 +68,7 @@ const SCHEMA = {
   n: checks.nonNegativeInt, profile: checks.string, clusterId: checks.string, ip: checks.string,
   engineLauncher: checks.oneOf("local"), db: checks.oneOf("memory"), transport: checks.oneOf("unix", "tcp"),
   scheme: checks.oneOf("leastload", "lru", "twobin", "weighted", "plainrandom"), hwm: checks.nonNegativeInt,
+  dbRecordLimit: checks.positiveInt, dbSizeLimit: checks.positiveInt,
   heartbeatPeriod: checks.seconds, heartbeatMisses: checks.positiveInt, engineTimeout: checks.seconds,
   daemonize: checks.boolean, env: checks.any,
 };
@@ -146,6 +154,8 @@ export class Cluster {
     const args = ["--ip", o.ip ?? "127.0.0.1", "--transport", o.transport ?? "unix"];
     if (o.scheme !== undefined) args.push("--scheme", o.scheme);
     if (o.hwm !== undefined) args.push("--hwm", String(o.hwm));
+    if (o.dbRecordLimit !== undefined) args.push("--db-record-limit", String(o.dbRecordLimit));
+    if (o.dbSizeLimit !== undefined) args.push("--db-size-limit", String(o.dbSizeLimit));
     if (o.heartbeatPeriod !== undefined) args.push("--hb-period", String(Math.round(o.heartbeatPeriod * 1000)));
     if (o.heartbeatMisses !== undefined) args.push("--hb-misses", String(o.heartbeatMisses));
     return args;

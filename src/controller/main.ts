@@ -43,7 +43,10 @@ export async function runController(opts: ControllerMainOptions): Promise<Contro
     hbPeriod: opts.hbPeriod ?? 1000,
     hbMisses: opts.hbMisses ?? 8,
     handshakeTimeout: 10_000,
-    db: { recordLimit: opts.dbRecordLimit, sizeLimit: opts.dbSizeLimit } as Record<string, number>,
+    db: {
+      ...(opts.dbRecordLimit !== undefined ? { recordLimit: opts.dbRecordLimit } : {}),
+      ...(opts.dbSizeLimit !== undefined ? { sizeLimit: opts.dbSizeLimit } : {}),
+    },
     writeFiles: true,
     log,
   });

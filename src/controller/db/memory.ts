@@ -1,6 +1,11 @@
 /**
- * The in-memory task database, with culling: past `recordLimit` records or `sizeLimit` bytes of
- * buffers, the oldest finished records go first (a culled id answers "has been culled").
+ * The in-memory task database, with culling: past `recordLimit` finished records or `sizeLimit`
+ * bytes of buffers, the records that finished longest ago go (a culled id answers "has been
+ * culled"). Over the byte limit, the buffers of large finished records go first, their metadata
+ * stays. Pending tasks are never culled and do not count against `recordLimit`.
+ *
+ * Culling costs O(1) per record however many tasks are pending: it walks only finished records,
+ * kept in the order they finished.
  */
 import { compileQuery, type Query } from "./query.js";
 import { KeyError, recordBytes, stripBuffers, type RecordKey, type TaskRecord } from "./record.js";
@@ -19,6 +24,9 @@ export interface TaskDb {
   readonly size: number;
 }
 
+/** Finished records with at least this many bytes of messages lose their buffers first. */
+const HEAVY_BYTES = 64 * 1024;
+
 export interface MemoryDbOptions {
   recordLimit?: number;
   sizeLimit?: number;
@@ -28,6 +36,10 @@ export interface MemoryDbOptions {
 export class MemoryDb implements TaskDb {
   readonly #records = new Map<string, TaskRecord>(); // insertion order = submission order
   readonly #culled = new Set<string>();
+  /** Finished records, in the order they finished: what culling may take. */
+  readonly #finished = new Set<string>();
+  /** Finished records whose buffers (64 KB or more) could still be dropped. */
+  readonly #heavy = new Set<string>();
   readonly #recordLimit: number;
   readonly #sizeLimit: number;
   readonly #cullFraction: number;
@@ -47,6 +59,7 @@ export class MemoryDb implements TaskDb {
     if (this.#records.has(record.msgId)) throw new KeyError(`Record ${record.msgId} already exists`);
     this.#records.set(record.msgId, record);
     this.#bytes += recordBytes(record);
+    this.#track(record);
     this.#cull();
   }
 
@@ -66,6 +79,7 @@ export class MemoryDb implements TaskDb {
     this.#bytes -= recordBytes(r);
     Object.assign(r, patch);
     this.#bytes += recordBytes(r);
+    this.#track(r);
     this.#cull();
   }
 
@@ -80,6 +94,8 @@ export class MemoryDb implements TaskDb {
       if (r === undefined) continue;
       this.#bytes -= recordBytes(r);
       this.#records.delete(id);
+      this.#finished.delete(id);
+      this.#heavy.delete(id);
     }
   }
 
@@ -87,23 +103,33 @@ export class MemoryDb implements TaskDb {
     return [...this.#records.keys()];
   }
 
+  /** Note a record that has finished (adding an id again keeps its place). */
+  #track(r: TaskRecord): void {
+    if (r.completed === null && r.status === null) return;
+    this.#finished.add(r.msgId);
+    if (r.status !== null && r.buffersCulled !== true && recordBytes(r) >= HEAVY_BYTES) this.#heavy.add(r.msgId);
+    else this.#heavy.delete(r.msgId);
+  }
+
   #cull(): void {
-    if (this.#records.size <= this.#recordLimit && this.#bytes <= this.#sizeLimit) return;
+    if (this.#finished.size <= this.#recordLimit && this.#bytes <= this.#sizeLimit) return;
     const targetCount = Math.floor(this.#recordLimit * (1 - this.#cullFraction));
     const targetBytes = Math.floor(this.#sizeLimit * (1 - this.#cullFraction));
     // over the size limit: first drop the buffers of the oldest large records, keeping their metadata
-    for (const r of this.#records.values()) {
+    for (const id of this.#heavy) {
       if (this.#bytes <= targetBytes) break;
-      if (r.status === null || r.buffersCulled === true || recordBytes(r) < 64 * 1024) continue;
+      const r = this.#records.get(id)!;
       this.#bytes -= recordBytes(r);
       stripBuffers(r);
       this.#bytes += recordBytes(r);
+      this.#heavy.delete(id);
     }
-    for (const [id, r] of this.#records) {
-      if (this.#records.size <= targetCount && this.#bytes <= targetBytes) break;
-      if (r.completed === null && r.status === null) continue; // never cull a pending task
-      this.#bytes -= recordBytes(r);
+    for (const id of this.#finished) {
+      if (this.#finished.size <= targetCount && this.#bytes <= targetBytes) break;
+      this.#bytes -= recordBytes(this.#records.get(id)!);
       this.#records.delete(id);
+      this.#finished.delete(id);
+      this.#heavy.delete(id);
       this.#culled.add(id);
     }
     if (this.#culled.size > 100_000) this.#culled.clear();
