@@ -4,12 +4,12 @@ import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   Authenticator, DigestHistory, FrameDecoder, encodeFrames, encodeMessage, makeHeader, pack, unpack, Incoming,
-  adoptReading, connectReading,
+  adoptReading, connectReading, Connection, DropStats,
 } from "tsparallel/internal";
 
 const auth = new Authenticator("secret-key");
@@ -230,6 +230,37 @@ describe("wire - sockets reading into a shared buffer", () => {
       assert.equal(count, 0, "the paused original was released");
       socket.destroy();
       await new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("wire - writes per turn", () => {
+  it("small writes wait for the end of the turn; a long run of them goes out as it passes 64 KB, in order", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsp-write-"));
+    const path = join(dir, "s.sock");
+    const received: Buffer[] = [];
+    const server: Server = createServer((peer) => peer.on("data", (d: Buffer) => received.push(d)));
+    try {
+      await new Promise<void>((resolve) => server.listen(path, resolve));
+      const socket = connect(path);
+      await once(socket, "connect");
+      const silent = { debug() {}, info() {}, warn() {}, error() {} };
+      const conn = new Connection(socket, { auth, history: new DigestHistory(), verifyBuffers: true, log: silent, stats: new DropStats() });
+      const chunk = (i: number) => Buffer.alloc(1000, i % 251);
+      const handed = () => socket.bytesWritten + socket.writableLength;
+      for (let i = 0; i < 10; i++) conn.write([chunk(i)]);
+      assert.equal(handed(), 0, "10 kB: nothing handed to the socket during the turn");
+      for (let i = 10; i < 70; i++) conn.write([chunk(i)]);
+      assert.ok(handed() >= 64 * 1000, `past 64 KB the run went out at once (${handed()} bytes handed)`);
+      for (let i = 70; i < 75; i++) conn.write([chunk(i)]);
+      const expected = Buffer.concat(Array.from({ length: 75 }, (_, i) => chunk(i)));
+      const deadline = Date.now() + 20_000;
+      while (Buffer.concat(received).length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(Buffer.concat(received).equals(expected), "every byte arrived, in order");
+      socket.destroy();
     } finally {
       server.close();
       rmSync(dir, { recursive: true, force: true });

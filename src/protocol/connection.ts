@@ -120,6 +120,8 @@ export class HandshakeError extends Error {
 type State = "handshake" | "open" | "closed";
 
 const EMPTY_CHUNK = Buffer.alloc(0);
+/** Bytes written in one turn after which they are handed to the socket at once instead of at the end of the turn. */
+const EARLY_FLUSH_BYTES = 64 * 1024;
 /** Chunks smaller than this are copied together before writing; larger ones are written as they are. */
 const COALESCE_MAX_CHUNK = 16 * 1024;
 
@@ -211,6 +213,9 @@ export class Connection extends EventEmitter<Events> {
       this.#pending.push(c);
       this.#pendingBytes += c.byteLength;
     }
+    // a long run of writes in one turn (a map submitting thousands of tasks) goes out as it grows,
+    // so the peer starts on the first tasks while the rest are still being encoded
+    if (this.#pendingBytes >= EARLY_FLUSH_BYTES) this.#flush();
     return !this.backedUp;
   }
 
