@@ -1,7 +1,9 @@
 /**
  * Where a task's CPU goes: per process and thread group, the CPU time (from /proc) each process of
- * a 2-engine cluster spends per task, for L1 (direct applySync, one at a time) and T1 (load-balanced
- * map of no-ops, chunksize 1). Not a benchmark (no peers, no targets): a profile to read beside one.
+ * a 2-engine cluster spends per task, for L1 (direct applySync, one at a time), T1 (load-balanced
+ * map of no-ops, chunksize 1) and C1 (load-balanced map of 200 CPU tasks of ~2.5 ms: what the
+ * client and controller cost while both cores compute). Not a benchmark (no peers, no targets): a
+ * profile to read beside one. /proc counts in 10 ms ticks: C1's figures are ±50 µs.
  *
  *   npm run build && node --import tsx bench/probe/cpu.ts [--tasks 10000] [--rounds 3]
  *
@@ -10,6 +12,7 @@
  */
 import { readFileSync, readdirSync } from "node:fs";
 import { Cluster, type Client } from "tsparallel";
+import { calibrate, cpu } from "../peers/cpu_task.mjs";
 
 interface Args {
   tasks: number;
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
     const lv = rc.loadBalancedView();
     const noop = (x: number): number => x;
     const items = Array.from({ length: args.tasks }, (_, i) => i);
+    const c1Items = new Array<number>(200).fill(calibrate(2.5));
     // warm up: every hot function optimized before anything is counted
     for (let i = 0; i < 3000; i++) await dv.applySync(noop, i);
     await lv.map(noop, items.slice(0, 3000));
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
         for (let i = 0; i < args.tasks; i++) await dv.applySync(noop, i);
       });
       await measure(`T1 round ${r} (load-balanced map, chunksize 1)`, procs, args.tasks, () => lv.map(noop, items));
+      await measure(`C1 round ${r} (load-balanced map of 200 × ~2.5 ms CPU tasks)`, procs, 200, () => lv.map(cpu, c1Items, { chunksize: 1 }));
       await rc.purgeResults("all");
     }
   } finally {
