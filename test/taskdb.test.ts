@@ -110,6 +110,22 @@ describe("task database limits on a cluster", () => {
     }
   });
 
+  it("tasks still waiting are all kept while finished ones are culled around them", async () => {
+    const lv = rc.loadBalancedView();
+    const busy = lv.apply((s: number) => {
+      const end = Date.now() + s * 1000;
+      while (Date.now() < end);
+      return s;
+    }, 1);
+    const waiting = lv.map((x: number) => x + 1, range(50), { chunksize: 1 });
+    const history = new Set(await rc.hubHistory());
+    const missing = waiting.msgIds.filter((id) => !history.has(id));
+    assert.deepEqual(missing, [], "every pending task has its record, though 50 > dbRecordLimit");
+    assert.equal(await busy.get(30), 1);
+    assert.deepEqual(await waiting.get(30), range(50).map((x) => x + 1));
+    assert.ok((await rc.hubHistory()).length <= 20 + 5, "once finished, they are culled to the limit");
+  });
+
   it("a wrong limit names itself", () => {
     assert.throws(() => new Cluster({ dbRecordLimit: 0 }), /dbRecordLimit/);
     assert.throws(() => new Cluster({ dbSizeLimit: 1.5 }), /dbSizeLimit/);
