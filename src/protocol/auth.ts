@@ -65,9 +65,9 @@ export class Authenticator {
 
   /**
    * Frame and sign a small message (mode 0) in one pass: the JSON is written once, straight into
-   * the HMAC input, and the wire frames are a view of it. Returns the chunks to write — the frame
-   * table with the auth frame, then the frames — or null when the message is too large for this
-   * path (the caller frames and signs it with `sign`; the bytes on the wire are the same).
+   * the HMAC input, and the wire message is a view of it. Returns the one chunk to write (frame
+   * table, auth frame, frames) or null when the message is too large for this path (the caller
+   * frames and signs it with `sign`; the bytes on the wire are the same).
    */
   encodeSmall(json: readonly string[], buffers: readonly Uint8Array[]): Uint8Array[] | null {
     const parts = json.length + buffers.length;
@@ -82,24 +82,25 @@ export class Authenticator {
     this.#ipad.copy(input, 0);
     input[BLOCK] = AUTH_VERSION;
     input[BLOCK + 1] = MODE_INLINE;
-    const n = 1 + parts; // frames on the wire: auth + parts
-    const authAt = 8 + 4 * n;
-    const head = Buffer.allocUnsafe(authAt + 2 + HMAC_LEN);
-    head.writeUInt32LE(size - bodyStart + 4 + 4 * n + 2 + HMAC_LEN, 0);
-    head.writeUInt32LE(n, 4);
-    head.writeUInt32LE(2 + HMAC_LEN, 8);
     let lp = input.writeUInt32LE(parts, BLOCK + 2);
-    for (let i = 0; i < parts; i++) {
-      lp = input.writeUInt32LE(lens[i]!, lp);
-      head.writeUInt32LE(lens[i]!, 12 + 4 * i);
-    }
+    for (let i = 0; i < parts; i++) lp = input.writeUInt32LE(lens[i]!, lp);
     let at = bodyStart;
     for (const j of json) at += input.write(j, at, "utf8");
     for (const b of buffers) at += copyInto(input, b, at);
-    head[authAt] = AUTH_VERSION;
-    head[authAt + 1] = MODE_INLINE;
-    head.set(this.#finish(input), authAt + 2);
-    return [head, input.subarray(bodyStart)];
+    const mac = this.#finish(input);
+    // the MAC input's prefix (key pad and layout) is no longer needed: the frame table and the auth
+    // frame take its place, so the message leaves as one buffer (the prefix is always long enough)
+    const n = 1 + parts; // frames on the wire: auth + parts
+    const start = bodyStart - (8 + 4 * n + 2 + HMAC_LEN);
+    input.writeUInt32LE(size - start - 4, start);
+    input.writeUInt32LE(n, start + 4);
+    input.writeUInt32LE(2 + HMAC_LEN, start + 8);
+    for (let i = 0; i < parts; i++) input.writeUInt32LE(lens[i]!, start + 12 + 4 * i);
+    const authAt = start + 8 + 4 * n;
+    input[authAt] = AUTH_VERSION;
+    input[authAt + 1] = MODE_INLINE;
+    mac.copy(input, authAt + 2);
+    return [input.subarray(start)];
   }
 
   /**
