@@ -1,6 +1,6 @@
 /** The wire: framing, signing, replay protection and payload serialization (no processes). */
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -159,11 +159,26 @@ describe("wire - signing", () => {
   });
 
   it("remembers digests to refuse replays", () => {
+    const mac = (text: string) => createHmac("sha256", "k").update(text).digest();
     const h = new DigestHistory(4);
-    assert.equal(h.add("a"), true);
-    assert.equal(h.add("a"), false);
-    for (const d of ["b", "c", "d", "e"]) h.add(d);
-    assert.equal(h.add("c"), false, "still remembered after a generation swap");
+    assert.equal(h.add(mac("a")), true);
+    assert.equal(h.add(mac("a")), false);
+    for (const d of ["b", "c", "d", "e"]) assert.equal(h.add(mac(d)), true);
+    assert.equal(h.add(mac("c")), false, "still remembered after a generation swap");
+    for (const d of ["f", "g", "h", "i", "j", "k", "l", "m"]) h.add(mac(d));
+    assert.equal(h.add(mac("c")), true, "forgotten two generations later (memory stays bounded)");
+    assert.throws(() => h.add(Buffer.alloc(4)), RangeError);
+  });
+
+  it("keeps a replay history of many signatures with no false replays", () => {
+    const h = new DigestHistory(65_536);
+    const bytes = randomBytes(32 * 200_000); // MACs are uniformly random bytes
+    const macs = Array.from({ length: 200_000 }, (_, i) => bytes.subarray(32 * i, 32 * i + 32));
+    assert.ok(macs.every((m) => h.add(m)), "200 000 distinct signatures, each new");
+    assert.ok(macs.slice(-65_536).every((m) => !h.add(m)), "the last 65 536 are all remembered");
+    const zeros = Buffer.alloc(32); // the all-zero key is stored, not taken for an empty slot
+    assert.equal(h.add(zeros), true);
+    assert.equal(h.add(zeros), false);
   });
 });
 
