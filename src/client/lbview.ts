@@ -59,6 +59,9 @@ const FLAG_SCHEMA: Record<string, Check> = {
 
 type Applicable = Fn | ModuleFunction<any> | Reference;
 
+/** imap holds at most this many tasks per `maxOutstanding`, finished ones waiting for an earlier one included. */
+const IMAP_HOLD = 4;
+
 export class LoadBalancedView extends View {
   #flags: LoadBalancedFlags;
 
@@ -163,16 +166,27 @@ export class LoadBalancedView extends View {
     return this.#imap<Awaited<R>>(spec, seq as Iterable<unknown> | AsyncIterable<unknown>, o);
   }
 
+  /**
+   * At most `maxOutstanding` tasks run at once. Finished results that wait for an earlier one
+   * (ordered) do not count, so a slow task at the head does not leave the other engines idle
+   * (ipyparallel #743); they are held up to IMAP_HOLD × maxOutstanding, which keeps memory bounded.
+   */
   async *#imap<R>(spec: ReturnType<typeof functionSpec>, seq: Iterable<unknown> | AsyncIterable<unknown>, o: ImapOptions): AsyncGenerator<R, void, undefined> {
     const iterator = Symbol.asyncIterator in seq ? seq[Symbol.asyncIterator]() : (seq as Iterable<unknown>)[Symbol.iterator]();
     const limit = o.maxOutstanding ?? Math.max(1, this.core.ids.length);
     const chunk = o.chunksize ?? 1;
     const md = this.#metadata(this.#flags);
-    const inflight: TaskState[] = [];
+    const pending: TaskState[] = []; // submitted, not yet yielded, in submission order
+    let running = 0;
+    let wake: (() => void) | null = null;
+    const finished = (): void => {
+      running -= 1;
+      wake?.();
+    };
     let exhausted = false;
     try {
       for (;;) {
-        while (!exhausted && inflight.length < limit) {
+        while (!exhausted && running < limit && pending.length < limit * IMAP_HOLD) {
           const items: unknown[] = [];
           while (items.length < chunk) {
             const next = await iterator.next();
@@ -182,11 +196,20 @@ export class LoadBalancedView extends View {
             }
             items.push(next.value);
           }
-          if (items.length > 0) inflight.push(this.send(spec, packArgs([items]), md, { mode: "map", zip: false }));
+          if (items.length === 0) continue;
+          const task = this.send(spec, packArgs([items]), md, { mode: "map", zip: false });
+          running += 1;
+          task.promise.then(finished, finished);
+          pending.push(task);
         }
-        if (inflight.length === 0) return;
-        const index = o.ordered === false ? await firstDone(inflight) : 0;
-        const [task] = inflight.splice(index, 1);
+        if (pending.length === 0) return;
+        const index = o.ordered === false ? pending.findIndex((t) => t.done) : pending[0]!.done ? 0 : -1;
+        if (index < 0) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+          continue;
+        }
+        const [task] = pending.splice(index, 1);
         try {
           yield* (await task!.promise) as R[];
         } catch (err) {
@@ -217,9 +240,3 @@ function depWire(dep: DependencySpec): unknown {
   return jobIds(dep as Jobs);
 }
 
-/** Index of the first task (of those given) to finish. */
-function firstDone(tasks: readonly TaskState[]): Promise<number> {
-  const done = tasks.findIndex((t) => t.done);
-  if (done >= 0) return Promise.resolve(done);
-  return Promise.race(tasks.map((t, i) => t.promise.then(() => i, () => i)));
-}
