@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { EngineError, RemoteError } from "tsparallel";
-import { alive, startCluster, until, type Running } from "./helpers.ts";
+import { Cluster, EngineError, RemoteError } from "tsparallel";
+import { alive, sleep, startCluster, until, withCluster, type Running } from "./helpers.ts";
 
 const sleepFor = (seconds: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, seconds * 1000);
 
@@ -31,6 +31,8 @@ describe("engine death - locally launched", () => {
     await until(() => !rc.ids.includes(2), 2000, "engine 2 to leave rc.ids");
     assert.ok(Date.now() - killed < 2500);
     assert.deepEqual(rc.ids, [0, 1]);
+    await until(() => !r.cluster.pids.engines.includes(pid), 5000, "the dead pid to leave cluster.pids");
+    assert.equal(r.cluster.pids.engines.length, 2, "without respawn the cluster does not replace it");
   });
 
   it("a load-balanced task on a killed engine fails too, and the others keep serving", async () => {
@@ -85,5 +87,34 @@ describe("engine death - heartbeats", () => {
     await until(() => rc.ids.includes(1), 15_000, "the engine to come back");
     assert.ok(alive(pid));
     assert.equal(await rc.directView(1).apply(() => process.pid), pid);
+  });
+});
+
+describe("engine death - respawn", () => {
+  it("a killed engine is replaced: same count, a new id, and the new engine serves", async () => {
+    await withCluster({ n: 2, profile: "respawn", respawn: true }, async ({ cluster, rc }) => {
+      const pid = rc.hosts.get(0)!.pid;
+      process.kill(pid, "SIGKILL");
+      await until(() => rc.ids.length === 2 && rc.ids.includes(2), 20_000, "a replacement engine (id 2)");
+      assert.deepEqual(rc.ids, [1, 2], "ids are never reused");
+      assert.equal(cluster.pids.engines.length, 2);
+      assert.ok(!cluster.pids.engines.includes(pid));
+      assert.equal(await rc.directView(2).apply(() => "new engine"), "new engine");
+    });
+  });
+
+  it("engines stopped on purpose are not replaced", async () => {
+    await withCluster({ n: 2, profile: "respawn", respawn: true }, async ({ cluster, rc }) => {
+      await cluster.stopEngines([0]);
+      await until(() => rc.ids.length === 1, 10_000, "engine 0 to leave");
+      await sleep(1500);
+      assert.deepEqual(rc.ids, [1], "no replacement");
+      assert.equal(cluster.pids.engines.length, 1);
+    });
+  });
+
+  it("respawn cannot be combined with daemonize", () => {
+    assert.throws(() => new Cluster({ respawn: true, daemonize: true }), /"respawn" needs this process to keep running/);
+    assert.throws(() => new Cluster({ respawn: "yes" } as never), /"respawn" must be a boolean/);
   });
 });

@@ -47,6 +47,12 @@ export interface ClusterOptions {
   engineTimeout?: number;
   /** Keep running after this process exits (`tsparallel cluster start --daemonize`). */
   daemonize?: boolean;
+  /**
+   * Start a replacement when an engine dies without being asked to (crash, out of memory, kill):
+   * the cluster keeps its size; the new engine has a new id. At most 5 replacements a minute.
+   * Needs this process to keep running, so not with `daemonize`. Default false.
+   */
+  respawn?: boolean;
   /** Extra environment for the controller and engines. */
   env?: Record<string, string>;
 }
@@ -70,8 +76,11 @@ const SCHEMA = {
   scheme: checks.oneOf("leastload", "lru", "twobin", "weighted", "plainrandom"), hwm: checks.nonNegativeInt,
   dbRecordLimit: checks.positiveInt, dbSizeLimit: checks.positiveInt,
   heartbeatPeriod: checks.seconds, heartbeatMisses: checks.positiveInt, engineTimeout: checks.seconds,
-  daemonize: checks.boolean, env: checks.any,
+  daemonize: checks.boolean, respawn: checks.boolean, env: checks.any,
 };
+
+/** At most this many replacement engines in a sliding minute (a crash loop stops there). */
+const RESPAWN_LIMIT = 5;
 
 const live = new Set<Cluster>();
 let exitHookInstalled = false;
@@ -97,9 +106,14 @@ export class Cluster {
   #clients: Client[] = [];
   #stopping: Promise<void> | null = null;
   #engineIndex = 0;
+  /** When engines were last replaced (respawn), for the limit. */
+  #respawned: number[] = [];
 
   constructor(opts: ClusterOptions = {}) {
     this.#opts = validate<ClusterOptions>("Cluster()", opts, SCHEMA);
+    if (opts.respawn === true && opts.daemonize === true) {
+      throw new TypeError('Invalid options in Cluster(): "respawn" needs this process to keep running, so it cannot be combined with "daemonize"');
+    }
     this.profile = opts.profile ?? "default";
     profileDir(this.profile); // validates the name
     this.clusterId = opts.clusterId ?? newClusterId();
@@ -170,7 +184,28 @@ export class Cluster {
       }),
     );
     this.#engines.push(...started);
+    for (const e of started) void e.exited.then(() => this.#engineExited(e));
     return started;
+  }
+
+  /** An engine process ended: forget it; replace it if it was not asked to stop and respawn is on. */
+  #engineExited(e: Launched): void {
+    // stopped on purpose: stopEngines and stop take engines off the list before stopping them
+    if (!this.#engines.includes(e) || this.#stopping !== null) return;
+    this.#engines = this.#engines.filter((x) => x !== e);
+    if (this.#opts.respawn === true) this.#respawn(e);
+    this.#writeRecord();
+  }
+
+  #respawn(dead: Launched): void {
+    const now = Date.now();
+    this.#respawned = this.#respawned.filter((t) => now - t < 60_000);
+    if (this.#respawned.length >= RESPAWN_LIMIT) {
+      process.emitWarning(`tsparallel: ${RESPAWN_LIMIT} engines replaced within a minute; not replacing engine pid ${dead.pid} (log: ${dead.log})`);
+      return;
+    }
+    this.#respawned.push(now);
+    this.#launchEngines(1);
   }
 
   #writeRecord(): void {
@@ -255,7 +290,9 @@ export class Cluster {
 
   async #stop(): Promise<void> {
     await Promise.all(this.#clients.map((c) => c.close()));
-    await Promise.all(this.#engines.map((e) => stopProcess(e)));
+    const engines = this.#engines;
+    this.#engines = [];
+    await Promise.all(engines.map((e) => stopProcess(e)));
     if (this.#controller !== null) await stopProcess(this.#controller);
     this.#removeFiles();
     live.delete(this);
