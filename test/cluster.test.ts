@@ -112,6 +112,16 @@ describe("cluster - CLI", () => {
     assert.equal(listClusters("cli").length, 0);
   });
 
+  it("wrong options are refused with their names: --respawn with --daemonize, --db-record-limit 0", async () => {
+    const both = await cli("cluster", "start", "-n", "1", "--profile", "cli", "--respawn", "--daemonize").then(() => null, (e: { stderr: string }) => e);
+    assert.ok(both !== null, "the command fails");
+    assert.match(both.stderr, /"respawn" needs this process to keep running/);
+    const zero = await cli("cluster", "start", "-n", "1", "--profile", "cli", "--db-record-limit", "0").then(() => null, (e: { stderr: string }) => e);
+    assert.ok(zero !== null, "the command fails");
+    assert.match(zero.stderr, /--db-record-limit.*expected a whole number > 0/);
+    assert.equal(listClusters("cli").length, 0, "nothing was started");
+  });
+
   it("a controller and an engine started by hand form a cluster", async () => {
     const { spawn } = await import("node:child_process");
     const env = { ...process.env, TSPARALLEL_DIR: TEST_DIR };

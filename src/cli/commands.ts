@@ -13,6 +13,7 @@ interface StartOptions {
   dbRecordLimit?: number;
   dbSizeLimit?: number;
   daemonize?: boolean;
+  respawn?: boolean;
   json?: boolean;
 }
 
@@ -25,6 +26,7 @@ export async function clusterStart(o: StartOptions): Promise<void> {
     ...(o.hwm !== undefined ? { hwm: o.hwm } : {}),
     ...(o.dbRecordLimit !== undefined ? { dbRecordLimit: o.dbRecordLimit } : {}),
     ...(o.dbSizeLimit !== undefined ? { dbSizeLimit: o.dbSizeLimit } : {}),
+    ...(o.respawn === true ? { respawn: true } : {}),
   });
   await cluster.start();
   const rc = await cluster.connectClient();

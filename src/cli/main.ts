@@ -42,6 +42,7 @@ cluster
   .option("--db-record-limit <n>", "finished task records the controller keeps (default 10000)", positive)
   .option("--db-size-limit <bytes>", "bytes of task messages the controller keeps (default 268435456)", positive)
   .option("--daemonize", "start in the background and return")
+  .option("--respawn", "replace engines that die without being asked to (not with --daemonize)")
   .option("--json", "print the cluster as JSON")
   .action(async (o) => (await import("./commands.js")).clusterStart(o));
 
