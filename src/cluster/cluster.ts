@@ -190,7 +190,7 @@ export class Cluster {
 
   /** An engine process ended: forget it; replace it if it was not asked to stop and respawn is on. */
   #engineExited(e: Launched): void {
-    // stopped on purpose: stopEngines and stop take engines off the list before stopping them
+    // stopped on purpose: stopEngines takes engines off the list before stopping them, stop sets #stopping
     if (!this.#engines.includes(e) || this.#stopping !== null) return;
     this.#engines = this.#engines.filter((x) => x !== e);
     if (this.#opts.respawn === true) this.#respawn(e);
@@ -290,9 +290,7 @@ export class Cluster {
 
   async #stop(): Promise<void> {
     await Promise.all(this.#clients.map((c) => c.close()));
-    const engines = this.#engines;
-    this.#engines = [];
-    await Promise.all(engines.map((e) => stopProcess(e)));
+    await Promise.all(this.#engines.map((e) => stopProcess(e)));
     if (this.#controller !== null) await stopProcess(this.#controller);
     this.#removeFiles();
     live.delete(this);
