@@ -1,6 +1,7 @@
 /** The wire: framing, signing, replay protection and payload serialization (no processes). */
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
+import v8 from "node:v8";
 import { describe, it } from "node:test";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -183,6 +184,41 @@ describe("wire - signing", () => {
 });
 
 describe("wire - serialization", () => {
+  it("writes small values (primitives, Latin-1 strings, small dense arrays) as v8 does, without a v8 Serializer", () => {
+    const samePacked: unknown[] = [
+      0, 1, -1, 63, 64, -65, 2 ** 30, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 1.5, -0, NaN, Infinity, -Infinity,
+      2 ** 53, 1e-300, "", "ab", "é ÿ", "x".repeat(200), undefined, null, true, false,
+      [], [1, 2], ["a", [1, [2.5, [null]]]], [undefined, true, false, "z"], Array.from({ length: 60 }, (_, i) => i),
+    ];
+    for (const v of samePacked) {
+      const frames = pack(v);
+      assert.equal(frames.length, 1);
+      assert.ok(Buffer.from(frames[0]!).equals(v8.serialize(v)), `same bytes as v8.serialize for ${String(v)}`);
+      assert.deepStrictEqual(v8.deserialize(Buffer.from(frames[0]!)), v);
+      assert.deepStrictEqual(unpack(frames), v);
+      assert.deepStrictEqual(unpack([v8.serialize(v)]), v, "and reads what v8 wrote");
+    }
+  });
+
+  it("leaves everything else to v8, with the same result", () => {
+    const holey = [1, , 3]; // eslint-disable-line no-sparse-arrays
+    const named = Object.assign([1, 2], { extra: "kept" });
+    const others: unknown[] = [
+      holey, named, new Array(3).fill(7), "€ and 中", "y".repeat(300), Array.from({ length: 100 }, (_, i) => i),
+      { a: 1 }, [{ a: 1 }], [new Date(0)], 10n, [[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]],
+    ];
+    for (const v of others) {
+      const back = unpack(pack(v));
+      assert.deepStrictEqual(back, v8.deserialize(v8.serialize(v)), `round trip of ${JSON.stringify(v, (_, x: unknown) => (typeof x === "bigint" ? String(x) : x))}`);
+    }
+    assert.equal((unpack(pack(named)) as typeof named).extra, "kept", "an array's named property survives");
+    assert.equal(1 in (unpack(pack(holey)) as unknown[]), false, "a hole stays a hole");
+    // cut short or malformed: refused, never a wrong value
+    for (const bad of [[0xff, 0x0f, 0x49], [0xff, 0x0f, 0x22, 0x05, 0x61], [0xff, 0x0f, 0x41, 0x01, 0x49, 0x02], [0xff, 0x0f, 0x4e, 0x00]]) {
+      assert.throws(() => unpack([Buffer.from(bad)]));
+    }
+  });
+
   it("round-trips every structured-clone type", () => {
     const value = {
       obj: { a: [1, "two", null, true] }, map: new Map([[1, { x: 2 }]]), set: new Set(["a"]), date: new Date(0),
