@@ -142,6 +142,9 @@ export class DirectReport {
 
 /** A message as one buffer for the controller's record; a large one without its buffers. */
 function forRecord(raw: readonly Uint8Array[], size: number): Buffer {
+  // one chunk (a reply we encoded, or a request the decoder already copied out of the read
+  // buffer) is never written to again: keep it instead of copying it
+  if (raw.length === 1 && size <= RECORD_BUFFER_LIMIT) return Buffer.from(raw[0]!.buffer, raw[0]!.byteOffset, raw[0]!.byteLength);
   if (size <= RECORD_BUFFER_LIMIT) return Buffer.concat(raw as Uint8Array[], size);
   return Buffer.concat(encodeFrames(decodeRaw(raw).head) as Uint8Array[]);
 }

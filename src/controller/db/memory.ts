@@ -58,8 +58,9 @@ export class MemoryDb implements TaskDb {
   add(record: TaskRecord): void {
     if (this.#records.has(record.msgId)) throw new KeyError(`Record ${record.msgId} already exists`);
     this.#records.set(record.msgId, record);
-    this.#bytes += recordBytes(record);
-    this.#track(record);
+    const bytes = recordBytes(record);
+    this.#bytes += bytes;
+    this.#track(record, bytes);
     this.#cull();
   }
 
@@ -78,8 +79,9 @@ export class MemoryDb implements TaskDb {
     const r = this.get(msgId);
     this.#bytes -= recordBytes(r);
     Object.assign(r, patch);
-    this.#bytes += recordBytes(r);
-    this.#track(r);
+    const bytes = recordBytes(r);
+    this.#bytes += bytes;
+    this.#track(r, bytes);
     this.#cull();
   }
 
@@ -103,11 +105,11 @@ export class MemoryDb implements TaskDb {
     return [...this.#records.keys()];
   }
 
-  /** Note a record that has finished (adding an id again keeps its place). */
-  #track(r: TaskRecord): void {
+  /** Note a record (of `bytes`) that has finished (adding an id again keeps its place). */
+  #track(r: TaskRecord, bytes: number): void {
     if (r.completed === null && r.status === null) return;
     this.#finished.add(r.msgId);
-    if (r.status !== null && r.buffersCulled !== true && recordBytes(r) >= HEAVY_BYTES) this.#heavy.add(r.msgId);
+    if (r.status !== null && r.buffersCulled !== true && bytes >= HEAVY_BYTES) this.#heavy.add(r.msgId);
     else this.#heavy.delete(r.msgId);
   }
 
