@@ -34,7 +34,7 @@ export { fromModule } from "./client/shipping.js";
 /** Errors: each with a class, a stable `code` and an `ename`. */
 export {
   TsParallelError, RemoteError, CompositeError, TimeoutError, EngineError, NoEnginesRegistered, UnknownEngineError,
-  ControllerError, UnmetDependency, ImpossibleDependency, DependencyTimeout, InvalidDependency, TaskAborted,
+  ControllerError, UnmetDependency, ImpossibleDependency, DependencyTimeout, InvalidDependency, TaskAborted, TaskLost,
   type EngineInfo,
 } from "./client/errors.js";
 export type { QueueStatus, QueueStatusEntry, Targets, Jobs, RemoteArgs } from "./client/view.js";

@@ -14,6 +14,7 @@ export { Controller } from "./controller/server.js";
 export { runController } from "./controller/main.js";
 export { TaskScheduler } from "./controller/scheduler/task.js";
 export { MemoryDb } from "./controller/db/memory.js";
+export { SqliteDb } from "./controller/db/sqlite.js";
 export type { TaskRecord } from "./controller/db/record.js";
 export { partitionSizes, chunkSizes, concatParts } from "./client/sequences.js";
 export { formatProgress } from "./client/progress.js";

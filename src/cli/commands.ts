@@ -12,6 +12,8 @@ interface StartOptions {
   hwm?: number;
   dbRecordLimit?: number;
   dbSizeLimit?: number;
+  db?: "memory" | "sqlite";
+  dbFile?: string;
   daemonize?: boolean;
   respawn?: boolean;
   json?: boolean;
@@ -26,6 +28,8 @@ export async function clusterStart(o: StartOptions): Promise<void> {
     ...(o.hwm !== undefined ? { hwm: o.hwm } : {}),
     ...(o.dbRecordLimit !== undefined ? { dbRecordLimit: o.dbRecordLimit } : {}),
     ...(o.dbSizeLimit !== undefined ? { dbSizeLimit: o.dbSizeLimit } : {}),
+    ...(o.db !== undefined ? { db: o.db } : {}),
+    ...(o.dbFile !== undefined ? { dbFile: o.dbFile } : {}),
     ...(o.respawn === true ? { respawn: true } : {}),
   });
   await cluster.start();
@@ -83,7 +87,8 @@ export async function controller(o: Record<string, unknown>): Promise<void> {
     location: o.location as string | undefined, unix: o.unix as boolean, transport: o.transport as "unix" | "tcp" | undefined,
     scheme: o.scheme as string, hwm: o.hwm as number | undefined, hbPeriod: o.hbPeriod as number | undefined,
     hbMisses: o.hbMisses as number | undefined,
-    dbRecordLimit: o.dbRecordLimit as number | undefined, dbSizeLimit: o.dbSizeLimit as number | undefined, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
+    dbRecordLimit: o.dbRecordLimit as number | undefined, dbSizeLimit: o.dbSizeLimit as number | undefined,
+    db: o.sqlitedb === true ? "sqlite" : (o.db as string | undefined), dbFile: o.dbFile as string | undefined, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
   });
 }
 

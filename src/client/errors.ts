@@ -134,8 +134,17 @@ export class InvalidDependency extends ImpossibleDependency {
   static override readonly errorCode: string = "TSP_ERR_INVALID_DEPENDENCY";
 }
 
+/**
+ * The controller stopped before the task finished, so no result will come: a controller started
+ * again on the same SQLite task database fails the tasks its predecessor left pending.
+ */
+export class TaskLost extends RemoteError {
+  static override readonly errorName: string = "TaskLost";
+  static override readonly errorCode: string = "TSP_ERR_TASK_LOST";
+}
+
 const SYSTEM_ERRORS: Record<string, typeof RemoteError> = {
-  EngineError, TaskAborted, UnmetDependency, ImpossibleDependency, DependencyTimeout, InvalidDependency,
+  EngineError, TaskAborted, TaskLost, UnmetDependency, ImpossibleDependency, DependencyTimeout, InvalidDependency,
 };
 
 /** Build the error for a failed task's reply content. */

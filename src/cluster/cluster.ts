@@ -8,7 +8,7 @@
  */
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Client, type ClientOptions } from "../client/client.js";
 import { checks, validate } from "../client/options.js";
 import {
@@ -25,8 +25,14 @@ export interface ClusterOptions {
   ip?: string;
   /** How engines are started ("local"). */
   engineLauncher?: "local";
-  /** Task record store ("memory"). */
-  db?: "memory";
+  /**
+   * Where the controller keeps task records: "memory" (default), or "sqlite", which also writes
+   * every record to a SQLite file (`dbFile`) that outlives the cluster; a cluster started again with
+   * the same `clusterId` finds the earlier records there. Needs the optional package better-sqlite3.
+   */
+  db?: "memory" | "sqlite";
+  /** The SQLite file for `db: "sqlite"` (default `<profile dir>/tasks.db`, one table per cluster id). */
+  dbFile?: string;
   /** How this host's clients and engines reach the controller: "unix" (default) or "tcp". */
   transport?: "unix" | "tcp";
   /** Load-balancing scheme (default "leastload"). */
@@ -72,7 +78,7 @@ export interface ClusterRecord {
 
 const SCHEMA = {
   n: checks.nonNegativeInt, profile: checks.string, clusterId: checks.string, ip: checks.string,
-  engineLauncher: checks.oneOf("local"), db: checks.oneOf("memory"), transport: checks.oneOf("unix", "tcp"),
+  engineLauncher: checks.oneOf("local"), db: checks.oneOf("memory", "sqlite"), dbFile: checks.string, transport: checks.oneOf("unix", "tcp"),
   scheme: checks.oneOf("leastload", "lru", "twobin", "weighted", "plainrandom"), hwm: checks.nonNegativeInt,
   dbRecordLimit: checks.positiveInt, dbSizeLimit: checks.positiveInt,
   heartbeatPeriod: checks.seconds, heartbeatMisses: checks.positiveInt, engineTimeout: checks.seconds,
@@ -111,6 +117,9 @@ export class Cluster {
 
   constructor(opts: ClusterOptions = {}) {
     this.#opts = validate<ClusterOptions>("Cluster()", opts, SCHEMA);
+    if (opts.dbFile !== undefined && opts.db !== "sqlite") {
+      throw new TypeError('Invalid options in Cluster(): "dbFile" is the file of db "sqlite"; set db: "sqlite" too');
+    }
     if (opts.respawn === true && opts.daemonize === true) {
       throw new TypeError('Invalid options in Cluster(): "respawn" needs this process to keep running, so it cannot be combined with "daemonize"');
     }
@@ -170,6 +179,8 @@ export class Cluster {
     if (o.hwm !== undefined) args.push("--hwm", String(o.hwm));
     if (o.dbRecordLimit !== undefined) args.push("--db-record-limit", String(o.dbRecordLimit));
     if (o.dbSizeLimit !== undefined) args.push("--db-size-limit", String(o.dbSizeLimit));
+    if (o.db !== undefined) args.push("--db", o.db);
+    if (o.dbFile !== undefined) args.push("--db-file", resolve(o.dbFile));
     if (o.heartbeatPeriod !== undefined) args.push("--hb-period", String(Math.round(o.heartbeatPeriod * 1000)));
     if (o.heartbeatMisses !== undefined) args.push("--hb-misses", String(o.heartbeatMisses));
     return args;

@@ -4,7 +4,7 @@
  * profile's log directory. Every stop has a deadline: SIGTERM, then SIGKILL.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ConnectionInfo } from "../protocol/connfile.js";
@@ -43,6 +43,17 @@ function launch(args: string[], profile: string, logName: string, ipc: boolean, 
   return { pid: child.pid ?? -1, log: log.path, child, exited };
 }
 
+/** The error a process that failed wrote last to its log (the CLI's "tsparallel: …" line), as ": <line>", or "". */
+function lastWords(path: string): string {
+  try {
+    const lines = readFileSync(path, "utf8").slice(-8192).trim().split("\n");
+    const line = (lines.findLast((l) => l.startsWith("tsparallel: ")) ?? lines.at(-1) ?? "").trim();
+    return line === "" ? "" : `: ${line.replace(/^tsparallel: /, "").slice(0, 1000)}`;
+  } catch {
+    return "";
+  }
+}
+
 export interface ControllerLaunch {
   profile: string;
   clusterId: string;
@@ -71,7 +82,7 @@ export async function launchController(opts: ControllerLaunch): Promise<{ proc: 
       if (m.ready === true && m.info !== undefined) resolve(m.info);
       else fail("the controller sent an unexpected start message");
     });
-    onExit = (code) => fail(`the controller exited during start (code ${code})`);
+    onExit = (code) => fail(`the controller exited during start (code ${code})${lastWords(proc.log)}`);
     child.once("exit", onExit);
   });
   child.off("exit", onExit);

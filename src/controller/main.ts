@@ -22,11 +22,18 @@ export interface ControllerMainOptions {
   logLevel?: LogLevel;
   dbRecordLimit?: number;
   dbSizeLimit?: number;
+  /** "memory" (default) or "sqlite". */
+  db?: string;
+  /** The SQLite file (default `<profile dir>/tasks.db`). */
+  dbFile?: string;
 }
 
 export async function runController(opts: ControllerMainOptions): Promise<Controller> {
   const scheme = opts.scheme ?? "leastload";
   if (!isSchemeName(scheme)) throw new TypeError(`Invalid scheme ${JSON.stringify(scheme)}: use leastload, lru, twobin, weighted or plainrandom`);
+  const db = opts.db ?? "memory";
+  if (db !== "memory" && db !== "sqlite") throw new TypeError(`Invalid db ${JSON.stringify(db)}: use memory or sqlite`);
+  if (opts.dbFile !== undefined && db !== "sqlite") throw new TypeError("dbFile is for db sqlite");
   const ip = opts.ip ?? "127.0.0.1";
   const log = jsonLogger("controller", opts.logLevel ?? "info");
   const controller = await Controller.start({
@@ -44,6 +51,8 @@ export async function runController(opts: ControllerMainOptions): Promise<Contro
     hbMisses: opts.hbMisses ?? 8,
     handshakeTimeout: 10_000,
     db: {
+      kind: db,
+      ...(opts.dbFile !== undefined ? { file: opts.dbFile } : {}),
       ...(opts.dbRecordLimit !== undefined ? { recordLimit: opts.dbRecordLimit } : {}),
       ...(opts.dbSizeLimit !== undefined ? { sizeLimit: opts.dbSizeLimit } : {}),
     },

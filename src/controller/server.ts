@@ -5,14 +5,15 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { Authenticator, DigestHistory } from "../protocol/auth.js";
 import {
-  clientFile, engineFile, ensureDir, localHostname, securityDir, unixSocketPath, writePrivateJson, type ConnectionInfo,
+  clientFile, engineFile, ensureDir, localHostname, profileDir, securityDir, unixSocketPath, writePrivateJson, type ConnectionInfo,
 } from "../protocol/connfile.js";
 import { adoptReading, Connection, DropStats } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
-import { MemoryDb, type MemoryDbOptions } from "./db/memory.js";
+import { MemoryDb, type MemoryDbOptions, type TaskDb } from "./db/memory.js";
+import { SqliteDb } from "./db/sqlite.js";
 import { Hub } from "./hub.js";
 import { installQueries } from "./queries.js";
 import type { SchemeName } from "./scheduler/schemes.js";
@@ -33,9 +34,19 @@ export interface ControllerConfig {
   hbPeriod: number;
   hbMisses: number;
   handshakeTimeout: number;
-  db: MemoryDbOptions;
+  db: DbConfig;
   writeFiles: boolean;
   log: Logger;
+}
+
+/** Where task records are kept: in memory, or also in a SQLite file (default `<profile dir>/tasks.db`). */
+export interface DbConfig extends MemoryDbOptions {
+  kind?: "memory" | "sqlite";
+  file?: string;
+}
+
+export function defaultDbFile(profile: string): string {
+  return join(profileDir(profile), "tasks.db");
 }
 
 export class Controller {
@@ -55,11 +66,20 @@ export class Controller {
     this.info = info;
     this.#auth = new Authenticator(config.key);
     this.hub = new Hub({
-      session: randomUUID(), auth: this.#auth, stats: this.stats, log: config.log, db: new MemoryDb(config.db),
+      session: randomUUID(), auth: this.#auth, stats: this.stats, log: config.log, db: openDb(config),
       scheme: config.scheme, hwm: config.hwm, hbPeriod: config.hbPeriod, hbMisses: config.hbMisses,
       onShutdown: () => void this.stop(),
     });
     installQueries(this.hub, this.#auth);
+    if (this.hub.db instanceof SqliteDb) this.#failOrphans(this.hub.db);
+  }
+
+  /** Tasks an earlier controller left pending in the file: their engines are gone, so they fail now. */
+  #failOrphans(db: SqliteDb): void {
+    for (const id of db.orphans) {
+      this.hub.failTask(db.get(id), "TaskLost", `the controller stopped before task ${id} finished`);
+    }
+    if (db.orphans.length > 0) this.#config.log.warn("tasks left pending by an earlier controller failed", { count: db.orphans.length });
   }
 
   /** Listen, write the connection files, start heartbeats. */
@@ -101,6 +121,7 @@ export class Controller {
     for (const s of this.#sockets) s.destroy();
     if (this.#config.writeFiles) this.#removeFiles();
     if (this.info.unixPath !== null) rmSync(this.info.unixPath, { force: true });
+    this.hub.db.close?.();
     this.#config.log.info("controller stopped", { dropped: this.stats.toJSON() });
     this.#onStop();
   }
@@ -152,6 +173,18 @@ export class Controller {
     rmSync(clientFile(this.#config.profile, this.#config.clusterId), { force: true });
     rmSync(engineFile(this.#config.profile, this.#config.clusterId), { force: true });
   }
+}
+
+function openDb(config: ControllerConfig): TaskDb {
+  const { kind = "memory", file, ...limits } = config.db;
+  if (kind === "memory") return new MemoryDb(limits);
+  const path = file ?? defaultDbFile(config.profile);
+  const db = new SqliteDb({
+    ...limits, file: path, clusterId: config.clusterId,
+    onError: (err) => config.log.error("task database write failed", { file: path, reason: err.message }),
+  });
+  config.log.info("task database", { file: path, table: db.table, records: db.size });
+  return db;
 }
 
 export function defaultLocation(ip: string): string {

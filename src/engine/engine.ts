@@ -107,6 +107,7 @@ export class Engine {
     await this.#heart?.terminate();
     await this.#sentinel?.terminate();
     this.#links?.close();
+    this.#report.flush(); // the controller's record of direct tasks that finished since the last report
     this.#conn?.close();
     await sleep(10);
     this.#onExit(code);

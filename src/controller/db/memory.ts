@@ -22,6 +22,8 @@ export interface TaskDb {
   drop(msgIds: readonly string[]): void;
   history(): string[];
   readonly size: number;
+  /** Write what is still unwritten and let go of files (a store kept only in memory has none). */
+  close?(): void;
 }
 
 /** Finished records with at least this many bytes of messages lose their buffers first. */
@@ -31,6 +33,11 @@ export interface MemoryDbOptions {
   recordLimit?: number;
   sizeLimit?: number;
   cullFraction?: number;
+  /**
+   * Over the byte limit, cull whole records instead of dropping their buffers first: for a cache in
+   * front of a store that keeps the buffers.
+   */
+  cullWhole?: boolean;
 }
 
 export class MemoryDb implements TaskDb {
@@ -43,12 +50,14 @@ export class MemoryDb implements TaskDb {
   readonly #recordLimit: number;
   readonly #sizeLimit: number;
   readonly #cullFraction: number;
+  readonly #cullWhole: boolean;
   #bytes = 0;
 
   constructor(opts: MemoryDbOptions = {}) {
     this.#recordLimit = opts.recordLimit ?? 10_000;
     this.#sizeLimit = opts.sizeLimit ?? 256 * 1024 * 1024;
     this.#cullFraction = opts.cullFraction ?? 0.1;
+    this.#cullWhole = opts.cullWhole === true;
   }
 
   get size(): number {
@@ -66,6 +75,11 @@ export class MemoryDb implements TaskDb {
 
   has(msgId: string): boolean {
     return this.#records.has(msgId);
+  }
+
+  /** The record if it is held here, else undefined (no error for unknown or culled ids). */
+  peek(msgId: string): TaskRecord | undefined {
+    return this.#records.get(msgId);
   }
 
   get(msgId: string): TaskRecord {
@@ -118,7 +132,7 @@ export class MemoryDb implements TaskDb {
     const targetCount = Math.floor(this.#recordLimit * (1 - this.#cullFraction));
     const targetBytes = Math.floor(this.#sizeLimit * (1 - this.#cullFraction));
     // over the size limit: first drop the buffers of the oldest large records, keeping their metadata
-    for (const id of this.#heavy) {
+    for (const id of this.#cullWhole ? [] : this.#heavy) {
       if (this.#bytes <= targetBytes) break;
       const r = this.#records.get(id)!;
       this.#bytes -= recordBytes(r);
