@@ -119,11 +119,17 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     });
     this.#conn = conn;
     this.#updateRef();
-    const reply = await this.request("connection_request", {}, this.#opts.timeout);
+    // the engine table is applied as the reply is read (#onMessage), not after this await: a
+    // registration read in the same chunk right after the reply would otherwise be overwritten
+    await this.request("connection_request", {}, this.#opts.timeout);
+  }
+
+  /** The controller's engine table, as of its connection_reply. */
+  #applyEngineTable(content: Json): void {
     this.engines.clear();
-    for (const [id, uuid] of Object.entries((reply.content.engines ?? {}) as Record<string, string>)) this.engines.set(Number(id), uuid);
+    for (const [id, uuid] of Object.entries((content.engines ?? {}) as Record<string, string>)) this.engines.set(Number(id), uuid);
     this.hosts.clear();
-    for (const [id, h] of Object.entries((reply.content.hosts ?? {}) as Record<string, { pid: number; hostname: string; direct: string | null }>)) {
+    for (const [id, h] of Object.entries((content.hosts ?? {}) as Record<string, { pid: number; hostname: string; direct: string | null }>)) {
       this.hosts.set(Number(id), { pid: h.pid, hostname: h.hostname, direct: h.direct ?? null });
     }
   }
@@ -224,6 +230,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   // ---- receiving -----------------------------------------------------------------------------
 
   #onMessage(msg: Incoming): void {
+    if (msg.msgType === "connection_reply" && msg.content.status === "ok") this.#applyEngineTable(msg.content); // (then settles its request)
     switch (msg.msgType) {
       case "apply_reply":
       case "execute_reply":
