@@ -35,7 +35,8 @@ function record(i: number, bytes = 16): TaskRecord {
   return {
     msgId, header: { msg_id: msgId, msg_type: "apply_request" } as TaskRecord["header"], metadata: { label: i },
     clientSession: i % 2 === 0 ? "even" : "odd", queue: "task", engineId: null, engineUuid: null,
-    submitted: `2026-01-01T00:00:${String(i % 60).padStart(2, "0")}.000000Z`, started: null, completed: null, received: null,
+    // t7 in another ISO form, which does not sort as text
+    submitted: i === 7 ? "2026-01-01T01:00:07+01:00" : `2026-01-01T00:00:${String(i % 60).padStart(2, "0")}.${String((i * 37_037) % 1_000_000).padStart(6, "0")}Z`, started: null, completed: null, received: null,
     resubmitted: null, status: null, resultHeader: null, resultMetadata: null, stdout: "", stderr: "", label: i % 3 === 0 ? "third" : null,
     requestRaw: message(bytes, i % 250), replyRaw: null,
   };
@@ -127,7 +128,9 @@ describe("task database in a SQLite file (unit)", () => {
       { msg_id: { $in: ["t1", "t2", "t29", "nope"] } }, { msgId: "t7" }, { engine_id: 1 }, { engineId: { $nin: [0] } },
       { engineUuid: "engine-0", status: { $ne: "error" } }, { client_uuid: "odd" }, { label: "third" }, { label: { $exists: true } },
       { submitted: { $gte: "2026-01-01T00:00:10.000000Z", $lt: new Date("2026-01-01T00:00:20Z") } },
-      { completed: { $gt: "2026-01-01T00:02:15.000000Z" } }, { msg_id: { $glob: "t1*" } }, { stdout: { $glob: "out 2*" } },
+      { completed: { $gt: "2026-01-01T00:02:15.000000Z" } }, { completed: { $lte: new Date("2026-01-01T00:02:15Z") } },
+      { submitted: { $gt: "2026-01-01T00:00:06.222Z", $lte: "2026-01-01T00:00:08.296Z" } }, { started: { $lt: new Date(0) } },
+      { submitted: { $gte: "not a date" } }, { msg_id: { $glob: "t1*" } }, { stdout: { $glob: "out 2*" } },
       { engineId: "0" }, { metadata: { $ne: null } }, { resultContent: { $ne: null } },
     ];
     for (const q of queries) {

@@ -13,7 +13,7 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import type { Header, Json } from "../../protocol/messages.js";
-import { compileQuery, type Query } from "./query.js";
+import { compileQuery, isDateKey, type Query } from "./query.js";
 import { MemoryDb, type FieldReader, type MemoryDbOptions, type TaskDb } from "./memory.js";
 import { KeyError, recordKey, type RecordKey, type TaskRecord, type TaskStatus } from "./record.js";
 
@@ -319,6 +319,7 @@ function sqlTerm(key: RecordKey, column: string, op: string, arg: unknown, param
   const isNull = arg === null || arg === undefined;
   if ((op === "$eq" && isNull) || (op === "$exists" && arg === false)) return `${column} IS NULL`;
   if ((op === "$ne" && isNull) || (op === "$exists" && arg === true)) return `${column} IS NOT NULL`;
+  if (isDateKey(key) && (op === "$lt" || op === "$lte" || op === "$gt" || op === "$gte")) return dateTerm(column, op, arg, params);
   if (!EQUALITY_KEYS.has(key)) return null;
   if (op === "$eq" && (typeof arg === "string" || typeof arg === "number")) {
     params.push(arg);
@@ -329,4 +330,20 @@ function sqlTerm(key: RecordKey, column: string, op: string, arg: unknown, param
     return `${column} IN (SELECT value FROM json_each(?))`;
   }
   return null;
+}
+
+/** Timestamps as tsparallel writes them (…ss.ffffffZ), which sort as text in time order. */
+const CANONICAL = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z";
+
+/**
+ * A time range as a text range. Queries compare whole milliseconds (Date.parse), so the bounds are
+ * widened to the millisecond; a timestamp written in another form is let through for the query to judge.
+ */
+function dateTerm(column: string, op: string, arg: unknown, params: unknown[]): string | null {
+  const ms = arg instanceof Date ? arg.getTime() : typeof arg === "string" ? Date.parse(arg) : Number.NaN;
+  if (!Number.isFinite(ms)) return null;
+  const iso = (t: number) => new Date(t).toISOString().replace("Z", "000Z");
+  const lower = op === "$gt" || op === "$gte";
+  params.push(iso(lower ? ms : ms + 1));
+  return `(${column} ${lower ? ">=" : "<"} ? OR ${column} NOT GLOB '${CANONICAL}')`;
 }
