@@ -16,6 +16,7 @@ interface StartOptions {
   dbFile?: string;
   daemonize?: boolean;
   respawn?: boolean;
+  tls?: boolean;
   json?: boolean;
 }
 
@@ -31,6 +32,7 @@ export async function clusterStart(o: StartOptions): Promise<void> {
     ...(o.db !== undefined ? { db: o.db } : {}),
     ...(o.dbFile !== undefined ? { dbFile: o.dbFile } : {}),
     ...(o.respawn === true ? { respawn: true } : {}),
+    ...(o.tls === true ? { tls: true } : {}),
   });
   await cluster.start();
   const rc = await cluster.connectClient();
@@ -88,7 +90,7 @@ export async function controller(o: Record<string, unknown>): Promise<void> {
     scheme: o.scheme as string, hwm: o.hwm as number | undefined, hbPeriod: o.hbPeriod as number | undefined,
     hbMisses: o.hbMisses as number | undefined,
     dbRecordLimit: o.dbRecordLimit as number | undefined, dbSizeLimit: o.dbSizeLimit as number | undefined,
-    db: o.sqlitedb === true ? "sqlite" : (o.db as string | undefined), dbFile: o.dbFile as string | undefined, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
+    db: o.sqlitedb === true ? "sqlite" : (o.db as string | undefined), dbFile: o.dbFile as string | undefined, tls: o.tls === true, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
   });
 }
 

@@ -45,6 +45,7 @@ cluster
   .option("--db-file <path>", "the SQLite file (default <profile dir>/tasks.db)")
   .option("--daemonize", "start in the background and return")
   .option("--respawn", "replace engines that die without being asked to (not with --daemonize)")
+  .option("--tls", "TLS 1.3 on the controller's TCP port (self-signed certificate, pinned by fingerprint)")
   .option("--json", "print the cluster as JSON")
   .action(async (o) => (await import("./commands.js")).clusterStart(o));
 
@@ -71,6 +72,7 @@ program
   .option("--port <port>", "TCP port (default: any free port)", int)
   .option("--location <host>", "address peers should dial (default: the bind address, or this hostname for 0.0.0.0)")
   .option("--no-unix", "do not listen on a Unix socket")
+  .option("--tls", "TLS 1.3 on the TCP port: a self-signed certificate made at start, its fingerprint in the connection files")
   .addOption(new Option("--transport <t>", "transport the connection files recommend").choices(["unix", "tcp"]))
   .addOption(new Option("--scheme <s>", "load-balancing scheme").choices(["leastload", "lru", "twobin", "weighted", "plainrandom"]).default("leastload"))
   .option("--hwm <n>", "load-balanced tasks in flight per engine (0 = unlimited)", int)

@@ -59,6 +59,12 @@ export interface ClusterOptions {
    * Needs this process to keep running, so not with `daemonize`. Default false.
    */
   respawn?: boolean;
+  /**
+   * TLS 1.3 on the controller's TCP port, for engines and clients on untrusted networks: the
+   * controller makes a self-signed certificate at start and its fingerprint goes in the connection
+   * files, which peers pin. Peers on this host using the Unix socket are not affected. Default false.
+   */
+  tls?: boolean;
   /** Extra environment for the controller and engines. */
   env?: Record<string, string>;
 }
@@ -82,7 +88,7 @@ const SCHEMA = {
   scheme: checks.oneOf("leastload", "lru", "twobin", "weighted", "plainrandom"), hwm: checks.nonNegativeInt,
   dbRecordLimit: checks.positiveInt, dbSizeLimit: checks.positiveInt,
   heartbeatPeriod: checks.seconds, heartbeatMisses: checks.positiveInt, engineTimeout: checks.seconds,
-  daemonize: checks.boolean, respawn: checks.boolean, env: checks.any,
+  daemonize: checks.boolean, respawn: checks.boolean, tls: checks.boolean, env: checks.any,
 };
 
 /** At most this many replacement engines in a sliding minute (a crash loop stops there). */
@@ -181,6 +187,7 @@ export class Cluster {
     if (o.dbSizeLimit !== undefined) args.push("--db-size-limit", String(o.dbSizeLimit));
     if (o.db !== undefined) args.push("--db", o.db);
     if (o.dbFile !== undefined) args.push("--db-file", resolve(o.dbFile));
+    if (o.tls === true) args.push("--tls");
     if (o.heartbeatPeriod !== undefined) args.push("--hb-period", String(Math.round(o.heartbeatPeriod * 1000)));
     if (o.heartbeatMisses !== undefined) args.push("--hb-misses", String(o.heartbeatMisses));
     return args;

@@ -26,6 +26,8 @@ export interface ControllerMainOptions {
   db?: string;
   /** The SQLite file (default `<profile dir>/tasks.db`). */
   dbFile?: string;
+  /** TLS 1.3 on the TCP port with a self-signed certificate that peers pin (its fingerprint is in the connection files). */
+  tls?: boolean;
 }
 
 export async function runController(opts: ControllerMainOptions): Promise<Controller> {
@@ -50,6 +52,7 @@ export async function runController(opts: ControllerMainOptions): Promise<Contro
     hbPeriod: opts.hbPeriod ?? 1000,
     hbMisses: opts.hbMisses ?? 8,
     handshakeTimeout: 10_000,
+    tls: opts.tls === true,
     db: {
       kind: db,
       ...(opts.dbFile !== undefined ? { file: opts.dbFile } : {}),

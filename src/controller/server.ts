@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { dirname, join } from "node:path";
 import { Authenticator, DigestHistory } from "../protocol/auth.js";
 import {
@@ -12,6 +13,7 @@ import {
 } from "../protocol/connfile.js";
 import { adoptReading, Connection, DropStats } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
+import { selfSignedCertificate, TLS_MIN_VERSION, type ControllerCertificate } from "../protocol/tls.js";
 import { MemoryDb, type MemoryDbOptions, type TaskDb } from "./db/memory.js";
 import { SqliteDb } from "./db/sqlite.js";
 import { Hub } from "./hub.js";
@@ -34,6 +36,8 @@ export interface ControllerConfig {
   hbPeriod: number;
   hbMisses: number;
   handshakeTimeout: number;
+  /** TLS on the TCP port, with a self-signed certificate made now (its fingerprint goes in the connection files). */
+  tls?: boolean;
   db: DbConfig;
   writeFiles: boolean;
   log: Logger;
@@ -90,7 +94,9 @@ export class Controller {
       signatureScheme: "hmac-sha256+poly1305", controllerPid: process.pid, hbPeriod: config.hbPeriod,
     };
     const c = new Controller(config, info);
-    info.port = await c.#listenTcp(config.ip, config.port);
+    const cert = config.tls === true ? selfSignedCertificate() : null;
+    if (cert !== null) info.tlsFingerprint = cert.fingerprint;
+    info.port = await c.#listenTcp(config.ip, config.port, cert);
     if (config.unix) info.unixPath = await c.#listenUnix(unixSocketPath(config.profile, config.clusterId));
     if (!config.unix) info.transport = "tcp";
     if (config.writeFiles) c.#writeFiles();
@@ -126,9 +132,9 @@ export class Controller {
     this.#onStop();
   }
 
-  #accept(accepted: Socket): void {
-    // read into one reused buffer, straight into the decoder (see adoptReading)
-    const { socket, reader } = adoptReading(accepted);
+  #accept(accepted: Socket, encrypted = false): void {
+    // read into one reused buffer, straight into the decoder (see adoptReading); TLS reads its own way
+    const { socket, reader } = encrypted ? { socket: accepted, reader: undefined } : adoptReading(accepted);
     this.#sockets.add(socket);
     socket.on("close", () => this.#sockets.delete(socket));
     const conn = new Connection(socket, {
@@ -140,8 +146,8 @@ export class Controller {
     );
   }
 
-  #listenTcp(ip: string, port: number): Promise<number> {
-    const server = createServer({ pauseOnConnect: true }, (s) => this.#accept(s));
+  #listenTcp(ip: string, port: number, cert: ControllerCertificate | null): Promise<number> {
+    const server = cert === null ? createServer({ pauseOnConnect: true }, (s) => this.#accept(s)) : this.#tlsServer(cert);
     this.#servers.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
@@ -150,6 +156,18 @@ export class Controller {
         resolve(typeof addr === "object" && addr !== null ? addr.port : port);
       });
     });
+  }
+
+  #tlsServer(cert: ControllerCertificate): Server {
+    const server = createTlsServer(
+      { key: cert.key, cert: cert.cert, minVersion: TLS_MIN_VERSION, ALPNProtocols: ["tsparallel"], handshakeTimeout: this.#config.handshakeTimeout },
+      (s) => this.#accept(s, true),
+    );
+    server.on("tlsClientError", (err, socket) => {
+      this.stats.count("TLS handshake failed");
+      this.#config.log.warn("TLS handshake failed", { peer: `${socket.remoteAddress}:${socket.remotePort}`, reason: err.message });
+    });
+    return server;
   }
 
   #listenUnix(path: string): Promise<string> {

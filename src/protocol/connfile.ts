@@ -29,6 +29,11 @@ export interface ConnectionInfo {
   controllerPid: number;
   /** Heartbeat period in ms (engines). */
   hbPeriod: number;
+  /**
+   * With `--tls`: the SHA-256 fingerprint of the controller's self-signed certificate. Peers then
+   * reach its TCP port over TLS 1.3 only, and only if it presents this certificate.
+   */
+  tlsFingerprint?: string | null;
 }
 
 export function baseDir(): string {

@@ -8,6 +8,7 @@ import type { Authenticator, DigestHistory } from "./auth.js";
 import type { ConnectionInfo } from "./connfile.js";
 import { Connection, connectReading, type DropStats, type ReadHook, type Role } from "./connection.js";
 import type { Logger } from "./log.js";
+import { connectPinned } from "./tls.js";
 import type { Json } from "./messages.js";
 
 export type Transport = "unix" | "tcp";
@@ -38,12 +39,14 @@ export function chooseTransport(info: ConnectionInfo, wanted?: Transport): Trans
 }
 
 export function describeAddress(info: ConnectionInfo, transport: Transport): string {
-  return transport === "unix" ? `unix:${info.unixPath}` : `tcp://${info.location || info.ip}:${info.port}`;
+  if (transport === "unix") return `unix:${info.unixPath}`;
+  return `${typeof info.tlsFingerprint === "string" ? "tls" : "tcp"}://${info.location || info.ip}:${info.port}`;
 }
 
-function openSocket(info: ConnectionInfo, transport: Transport): { socket: Socket; reader: ReadHook } {
+function openSocket(info: ConnectionInfo, transport: Transport): { socket: Socket; reader: ReadHook | undefined } {
   if (transport === "unix") return connectReading({ path: info.unixPath! });
   const host = info.location && info.location !== "0.0.0.0" ? info.location : info.ip === "0.0.0.0" ? "127.0.0.1" : info.ip;
+  if (typeof info.tlsFingerprint === "string") return { socket: connectPinned(host, info.port, info.tlsFingerprint), reader: undefined };
   return connectReading({ host, port: info.port });
 }
 

@@ -111,6 +111,8 @@ export class SqliteDb implements TaskDb {
   #seq: number;
   #closed = false;
   #soon: NodeJS.Immediate | null = null;
+  /** When a failed write was last reported (a full disk fails every flush: one report a minute). */
+  #errorReported = 0;
 
   constructor(opts: SqliteDbOptions) {
     const Driver = loadDriver();
@@ -237,13 +239,16 @@ export class SqliteDb implements TaskDb {
           const seq = this.#newSeq.get(r.msgId);
           if (seq === undefined) this.#sql.update.run(toRow(r));
           else this.#sql.insert.run({ seq, ...toRow(r) });
-          this.#newSeq.delete(r.msgId);
         }
       })();
+      for (const r of records) this.#newSeq.delete(r.msgId); // only once committed: a failed flush inserts them next time
     } catch (err) {
       // keep them for the next flush; the cache still answers for them
       for (const r of records) this.#dirty.set(r.msgId, r);
-      this.#onError(err as Error);
+      if (Date.now() - this.#errorReported > 60_000) {
+        this.#errorReported = Date.now();
+        this.#onError(err as Error);
+      }
     }
   }
 

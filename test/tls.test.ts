@@ -1,0 +1,137 @@
+/**
+ * `tls: true` (`--tls`): the controller's TCP port speaks TLS 1.3 with a self-signed certificate
+ * whose fingerprint is in the connection files. Engines and clients over TCP pin it; what crosses
+ * the network is unreadable (a relay in the middle sees no payload, where it does without TLS); a
+ * wrong certificate or a peer without TLS is refused and the controller keeps serving.
+ */
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Client, Cluster } from "tsparallel";
+import { startCluster, TEST_DIR, type Running } from "./helpers.ts";
+
+const MARKER = "tsparallel-plaintext-marker-7f3a";
+
+/** A TCP relay to `port` that keeps every byte it passes, both ways. */
+async function relay(port: number): Promise<{ port: number; seen: () => Buffer; close: () => void }> {
+  const chunks: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((down) => {
+    const up = connect(port, "127.0.0.1");
+    for (const s of [down, up]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("data", (d: Buffer) => chunks.push(d));
+    }
+    down.pipe(up);
+    up.pipe(down);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address !== null ? address.port : 0,
+    seen: () => Buffer.concat(chunks),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/** A copy of a cluster's client connection file, changed by `edit`, for a client that must use TCP. */
+function editedFile(cluster: Cluster, name: string, edit: (info: Record<string, unknown>) => void): string {
+  const info = JSON.parse(readFileSync(cluster.connectionFile, "utf8")) as Record<string, unknown>;
+  info.unixPath = null;
+  info.transport = "tcp";
+  edit(info);
+  const file = join(TEST_DIR, `${name}.json`);
+  writeFileSync(file, JSON.stringify(info), { mode: 0o600 });
+  return file;
+}
+
+/** Push the marker through a relay, pull it back, and return what the relay saw. */
+async function throughRelay(cluster: Cluster, name: string): Promise<Buffer> {
+  const port = (JSON.parse(readFileSync(cluster.connectionFile, "utf8")) as { port: number }).port;
+  const r = await relay(port);
+  try {
+    const rc = await Client.connect({ connectionFile: editedFile(cluster, name, (i) => (i.port = r.port)), transport: "tcp", timeout: 20 });
+    try {
+      await rc.waitForEngines(1, { timeout: 30 });
+      const dv = rc.directView(0);
+      await dv.push({ secret: MARKER });
+      assert.equal(await dv.pull("secret"), MARKER);
+      assert.equal(await rc.loadBalancedView().applySync((s: string) => s.length, MARKER), MARKER.length);
+    } finally {
+      await rc.close();
+    }
+    return r.seen();
+  } finally {
+    r.close();
+  }
+}
+
+describe("tls - a cluster with tls: true", () => {
+  let r: Running;
+
+  before(async () => {
+    r = await startCluster({ n: 2, tls: true, transport: "tcp", clusterId: "tls-on" });
+  });
+  after(() => r.cluster.stop());
+
+  it("engines and clients over TCP pin the certificate and work as usual (tasks, 8 MB both ways)", async () => {
+    const info = JSON.parse(readFileSync(r.cluster.connectionFile, "utf8")) as { tlsFingerprint?: string };
+    assert.match(info.tlsFingerprint ?? "", /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, "the fingerprint is in the connection file");
+    const rc = await Client.connect({ connectionFile: r.cluster.connectionFile, transport: "tcp", timeout: 20 });
+    try {
+      assert.deepEqual(rc.ids, [0, 1], "both engines registered over TLS (the TCP port speaks nothing else)");
+      const data = Float64Array.from({ length: 1_000_000 }, (_, i) => i * 0.5);
+      const dv = rc.directView(1);
+      await dv.push({ data });
+      const back = (await dv.pull("data")) as Float64Array;
+      assert.deepEqual(back, data);
+      assert.deepEqual(await rc.loadBalancedView().map((x: number) => x * 3, [1, 2, 3, 4], { chunksize: 1 }), [3, 6, 9, 12]);
+    } finally {
+      await rc.close();
+    }
+  });
+
+  it("a relay in the middle sees no payload (without TLS it does: the same check on a plain cluster)", async () => {
+    const encrypted = await throughRelay(r.cluster, "relay-tls");
+    assert.ok(encrypted.length > 1000, "the relay carried the traffic");
+    assert.equal(encrypted.includes(MARKER), false, "the marker never crosses in the clear");
+    assert.equal(encrypted.includes("apply_request"), false, "nor do the message headers");
+    const plain = await startCluster({ n: 1, transport: "tcp", clusterId: "tls-off" });
+    try {
+      assert.equal((await throughRelay(plain.cluster, "relay-plain")).includes(MARKER), true, "the check sees plaintext when there is some");
+    } finally {
+      await plain.cluster.stop();
+    }
+  });
+
+  it("a certificate other than the pinned one is refused before anything is sent", async () => {
+    const file = editedFile(r.cluster, "wrong-fingerprint", (i) => (i.tlsFingerprint = (i.tlsFingerprint as string).replace(/^../, "00")));
+    const err = await Client.connect({ connectionFile: file, transport: "tcp", timeout: 10 }).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof Error);
+    assert.match(err.message, /TLS certificate is not the one in the connection file/);
+  });
+
+  it("a peer without TLS gets nowhere, within its timeout, and the controller keeps serving", async () => {
+    const file = editedFile(r.cluster, "no-tls", (i) => delete i.tlsFingerprint);
+    const started = Date.now();
+    const err = await Client.connect({ connectionFile: file, transport: "tcp", timeout: 3 }).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof Error, "refused");
+    assert.ok(Date.now() - started < 15_000, "within its timeout");
+    const rc = await Client.connect({ connectionFile: r.cluster.connectionFile, transport: "tcp", timeout: 20 });
+    try {
+      assert.equal(await rc.directView(0).applySync(() => 7), 7);
+    } finally {
+      await rc.close();
+    }
+  });
+
+  it("a wrong option names itself", () => {
+    assert.throws(() => new Cluster({ tls: "yes" as unknown as boolean }), /"tls"/);
+  });
+});
