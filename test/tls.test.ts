@@ -10,6 +10,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, Cluster } from "tsparallel";
+import { connectPinned } from "tsparallel/internal";
 import { startCluster, TEST_DIR, type Running } from "./helpers.ts";
 
 const MARKER = "tsparallel-plaintext-marker-7f3a";
@@ -107,6 +108,22 @@ describe("tls - a cluster with tls: true", () => {
       assert.equal((await throughRelay(plain.cluster, "relay-plain")).includes(MARKER), true, "the check sees plaintext when there is some");
     } finally {
       await plain.cluster.stop();
+    }
+  });
+
+  it("the port speaks TLS 1.3 (AES-128-GCM first) and presents the pinned certificate", async () => {
+    const info = JSON.parse(readFileSync(r.cluster.connectionFile, "utf8")) as { port: number; tlsFingerprint: string };
+    const socket = connectPinned("127.0.0.1", info.port, info.tlsFingerprint);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once("secureConnect", resolve);
+        socket.once("error", reject);
+      });
+      assert.equal(socket.getProtocol(), "TLSv1.3");
+      assert.equal(socket.getCipher().name, "TLS_AES_128_GCM_SHA256");
+      assert.equal(socket.getPeerCertificate().fingerprint256, info.tlsFingerprint);
+    } finally {
+      socket.destroy();
     }
   });
 

@@ -13,7 +13,7 @@ import {
 } from "../protocol/connfile.js";
 import { adoptReading, Connection, DropStats } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
-import { selfSignedCertificate, TLS_MIN_VERSION, type ControllerCertificate } from "../protocol/tls.js";
+import { selfSignedCertificate, TLS_CIPHERS, TLS_MIN_VERSION, type ControllerCertificate } from "../protocol/tls.js";
 import { MemoryDb, type MemoryDbOptions, type TaskDb } from "./db/memory.js";
 import { SqliteDb } from "./db/sqlite.js";
 import { Hub } from "./hub.js";
@@ -160,7 +160,10 @@ export class Controller {
 
   #tlsServer(cert: ControllerCertificate): Server {
     const server = createTlsServer(
-      { key: cert.key, cert: cert.cert, minVersion: TLS_MIN_VERSION, ALPNProtocols: ["tsparallel"], handshakeTimeout: this.#config.handshakeTimeout },
+      {
+        key: cert.key, cert: cert.cert, minVersion: TLS_MIN_VERSION, ciphers: TLS_CIPHERS, honorCipherOrder: true,
+        ALPNProtocols: ["tsparallel"], handshakeTimeout: this.#config.handshakeTimeout,
+      },
       (s) => this.#accept(s, true),
     );
     server.on("tlsClientError", (err, socket) => {
