@@ -112,6 +112,37 @@ describe("cluster - CLI", () => {
     assert.equal(listClusters("cli").length, 0);
   });
 
+  it("cluster start in the foreground keeps running until Ctrl-C, then stops everything (regression: it exited at once)", async () => {
+    const { spawn } = await import("node:child_process");
+    const cmd = spawn(process.execPath, [CLI, "cluster", "start", "-n", "1", "--profile", "fg", "--cluster-id", "foreground"], {
+      env: { ...process.env, TSPARALLEL_DIR: TEST_DIR }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    cmd.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    cmd.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      await until(() => /press Ctrl-C/.test(out), 30_000, "the cluster to start");
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(cmd.exitCode, null, `still running 1.5 s later (output: ${out})`);
+      const [record] = listClusters("fg");
+      const rc = await Client.connect({ profile: "fg", clusterId: "foreground" });
+      try {
+        await rc.waitForEngines(1);
+        assert.equal(await rc.directView(0).applySync(() => "up"), "up");
+      } finally {
+        await rc.close();
+      }
+      cmd.kill("SIGINT");
+      await until(() => cmd.exitCode !== null, 30_000, "the command to exit");
+      assert.equal(cmd.exitCode, 0);
+      assert.match(out, /cluster foreground stopped/);
+      const pids = [record!.controller.pid, ...record!.engines.map((e) => e.pid)];
+      await until(() => pids.every((p) => !alive(p)), 10_000, "the cluster's processes to exit");
+    } finally {
+      if (cmd.exitCode === null) cmd.kill("SIGKILL");
+    }
+  });
+
   it("wrong options are refused with their names: --respawn with --daemonize, --db-record-limit 0", async () => {
     const both = await cli("cluster", "start", "-n", "1", "--profile", "cli", "--respawn", "--daemonize").then(() => null, (e: { stderr: string }) => e);
     assert.ok(both !== null, "the command fails");

@@ -17,6 +17,10 @@ interface StartOptions {
   daemonize?: boolean;
   respawn?: boolean;
   tls?: boolean;
+  engineLauncher?: "local" | "ssh";
+  engineHosts?: string;
+  sshArgs?: string;
+  sshCommand?: string;
   json?: boolean;
 }
 
@@ -33,6 +37,10 @@ export async function clusterStart(o: StartOptions): Promise<void> {
     ...(o.dbFile !== undefined ? { dbFile: o.dbFile } : {}),
     ...(o.respawn === true ? { respawn: true } : {}),
     ...(o.tls === true ? { tls: true } : {}),
+    ...(o.engineLauncher !== undefined ? { engineLauncher: o.engineLauncher } : {}),
+    ...(o.engineHosts !== undefined ? { engineHosts: parseHosts(o.engineHosts) } : {}),
+    ...(o.sshArgs !== undefined ? { sshArgs: o.sshArgs.split(/\s+/).filter((a) => a !== "") } : {}),
+    ...(o.sshCommand !== undefined ? { sshCommand: o.sshCommand } : {}),
   });
   await cluster.start();
   const rc = await cluster.connectClient();
@@ -42,12 +50,27 @@ export async function clusterStart(o: StartOptions): Promise<void> {
   process.stdout.write(o.json === true ? `${JSON.stringify(summary)}\n` : `cluster ${cluster.clusterId} running: ${cluster.n} engines (profile ${cluster.profile})\nconnection file: ${cluster.connectionFile}\n`);
   if (o.daemonize === true) return;
   process.stdout.write("press Ctrl-C to stop\n");
+  // signal listeners do not keep Node running, and the cluster's processes are unref'd: hold on
+  const hold = setInterval(() => {}, 2 ** 30);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  clearInterval(hold);
   await cluster.stop();
   process.stdout.write(`cluster ${cluster.clusterId} stopped\n`);
+}
+
+/** `a=2,b` → { a: 2, b: 1 } */
+function parseHosts(text: string): Record<string, number> {
+  const hosts: Record<string, number> = {};
+  for (const part of text.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+    const [host, count] = part.split("=") as [string, string | undefined];
+    const n = count === undefined ? 1 : Number(count);
+    if (!Number.isInteger(n) || n < 0) throw new TypeError(`--engine-hosts: "${part}" is not host or host=N`);
+    hosts[host] = (hosts[host] ?? 0) + n;
+  }
+  return hosts;
 }
 
 export async function clusterStop(o: { profile: string; clusterId?: string }): Promise<void> {

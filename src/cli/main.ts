@@ -46,6 +46,10 @@ cluster
   .option("--daemonize", "start in the background and return")
   .option("--respawn", "replace engines that die without being asked to (not with --daemonize)")
   .option("--tls", "TLS 1.3 on the controller's TCP port (self-signed certificate, pinned by fingerprint)")
+  .addOption(new Option("--engine-launcher <how>", "how engines are started").choices(["local", "ssh"]))
+  .option("--engine-hosts <hosts>", "ssh: hosts for the engines, comma-separated; host=N for N engines there (a=2,b)")
+  .option("--ssh-args <args>", "ssh: extra ssh arguments, space-separated (\"-i key -p 2222\")")
+  .option("--ssh-command <cmd>", "ssh: how to run tsparallel on the hosts (default: this node and CLI, by path)")
   .option("--json", "print the cluster as JSON")
   .action(async (o) => (await import("./commands.js")).clusterStart(o));
 
@@ -90,7 +94,7 @@ program
 program
   .command("engine")
   .description("run an engine (foreground)")
-  .option("--file <path>", "engine connection file (or $TSPARALLEL_CONNECTION_INFO)")
+  .option("--file <path>", "engine connection file (or $TSPARALLEL_CONNECTION_INFO); \"-\": read it from stdin and stop when stdin closes")
   .addOption(new Option("--transport <t>", "how to reach the controller").choices(["unix", "tcp"]))
   .option("--id <n>", "ask for this engine id", int)
   .option("--reconnect-timeout <s>", "seconds to keep trying without a controller", num)

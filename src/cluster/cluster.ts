@@ -12,9 +12,11 @@ import { join, resolve } from "node:path";
 import { Client, type ClientOptions } from "../client/client.js";
 import { checks, validate } from "../client/options.js";
 import {
-  clientFile, clusterDir, clusterFile, engineFile, ensureDir, newClusterId, pidAlive, profileDir, writePrivateJson, type ConnectionInfo,
+  clientFile, clusterDir, clusterFile, engineFile, ensureDir, newClusterId, pidAlive, profileDir, readConnectionFile, writePrivateJson,
+  type ConnectionInfo,
 } from "../protocol/connfile.js";
-import { isOurProcess, launchController, launchEngine, signal, stopProcess, type Launched } from "./launcher.js";
+import { isOurProcess, lastWords, launchController, launchEngine, signal, stopProcess, type Launched } from "./launcher.js";
+import { expandHosts, launchSshEngine } from "./ssh.js";
 
 export interface ClusterOptions {
   /** Number of engines (default: the number of CPUs). */
@@ -23,8 +25,25 @@ export interface ClusterOptions {
   clusterId?: string;
   /** Controller bind address (default 127.0.0.1). */
   ip?: string;
-  /** How engines are started ("local"). */
-  engineLauncher?: "local";
+  /**
+   * How engines are started: "local" (default: child processes of this host) or "ssh" (one
+   * `ssh <host> tsparallel engine` per engine, on the hosts of `engineHosts`).
+   */
+  engineLauncher?: "local" | "ssh";
+  /**
+   * For "ssh": where the engines run, one entry per engine (`["user@a", "user@a", "b"]`) or host →
+   * count (`{ "user@a": 2, b: 1 }`). `n` defaults to their number. The controller must listen where
+   * the hosts can reach it (`ip`), and the hosts need tsparallel: see `sshCommand`.
+   */
+  engineHosts?: string[] | Record<string, number>;
+  /** For "ssh": extra ssh arguments, e.g. `["-i", "~/.ssh/cluster", "-p", "2222"]`. ssh runs with BatchMode=yes. */
+  sshArgs?: string[];
+  /**
+   * For "ssh": the command that runs tsparallel on the hosts (`engine --file - --transport tcp` is
+   * appended). Default: this Node and this package's CLI by their paths here, which suits a shared
+   * or identical install; otherwise e.g. `"npx tsparallel"`.
+   */
+  sshCommand?: string;
   /**
    * Where the controller keeps task records: "memory" (default), or "sqlite", which also writes
    * every record to a SQLite file (`dbFile`) that outlives the cluster; a cluster started again with
@@ -69,6 +88,32 @@ export interface ClusterOptions {
   env?: Record<string, string>;
 }
 
+/** The ssh launcher's hosts, one per engine, or null for the local launcher; wrong options name themselves. */
+function sshHosts(opts: ClusterOptions): string[] | null {
+  const bad = (why: string) => new TypeError(`Invalid options in Cluster(): ${why}`);
+  if (opts.engineLauncher !== "ssh") {
+    for (const name of ["engineHosts", "sshArgs", "sshCommand"] as const) {
+      if (opts[name] !== undefined) throw bad(`"${name}" is for engineLauncher: "ssh"`);
+    }
+    return null;
+  }
+  if (opts.engineHosts === undefined) throw bad('engineLauncher "ssh" needs "engineHosts" (hosts to start engines on)');
+  if (opts.daemonize === true || opts.respawn === true) {
+    throw bad(`"${opts.daemonize === true ? "daemonize" : "respawn"}" is for local engines (an ssh engine stops with the session this process holds)`);
+  }
+  if (opts.sshArgs !== undefined && !(Array.isArray(opts.sshArgs) && opts.sshArgs.every((a) => typeof a === "string"))) {
+    throw bad('"sshArgs" must be a list of strings');
+  }
+  const h = opts.engineHosts as unknown;
+  const valid = Array.isArray(h)
+    ? h.every((x) => typeof x === "string" && x !== "")
+    : typeof h === "object" && h !== null && Object.values(h).every((n) => Number.isInteger(n) && (n as number) >= 0);
+  if (!valid) throw bad('"engineHosts" must be a list of hosts or an object of host → number of engines');
+  const hosts = expandHosts(opts.engineHosts);
+  if (hosts.length === 0) throw bad('"engineHosts" names no engine');
+  return hosts;
+}
+
 /** What the cluster file records (for `tsparallel cluster stop` and `list`). */
 export interface ClusterRecord {
   clusterId: string;
@@ -84,7 +129,7 @@ export interface ClusterRecord {
 
 const SCHEMA = {
   n: checks.nonNegativeInt, profile: checks.string, clusterId: checks.string, ip: checks.string,
-  engineLauncher: checks.oneOf("local"), db: checks.oneOf("memory", "sqlite"), dbFile: checks.string, transport: checks.oneOf("unix", "tcp"),
+  engineLauncher: checks.oneOf("local", "ssh"), engineHosts: checks.any, sshArgs: checks.any, sshCommand: checks.string, db: checks.oneOf("memory", "sqlite"), dbFile: checks.string, transport: checks.oneOf("unix", "tcp"),
   scheme: checks.oneOf("leastload", "lru", "twobin", "weighted", "plainrandom"), hwm: checks.nonNegativeInt,
   dbRecordLimit: checks.positiveInt, dbSizeLimit: checks.positiveInt,
   heartbeatPeriod: checks.seconds, heartbeatMisses: checks.positiveInt, engineTimeout: checks.seconds,
@@ -120,19 +165,27 @@ export class Cluster {
   #engineIndex = 0;
   /** When engines were last replaced (respawn), for the limit. */
   #respawned: number[] = [];
+  /** The engines `start` launched (watched by `startAndConnect`, also once they have left #engines). */
+  #firstEngines: Launched[] = [];
+  /** For the ssh launcher: one host per engine, used in turn. */
+  readonly #hosts: string[] | null;
 
   constructor(opts: ClusterOptions = {}) {
     this.#opts = validate<ClusterOptions>("Cluster()", opts, SCHEMA);
     if (opts.dbFile !== undefined && opts.db !== "sqlite") {
       throw new TypeError('Invalid options in Cluster(): "dbFile" is the file of db "sqlite"; set db: "sqlite" too');
     }
+    this.#hosts = sshHosts(opts);
     if (opts.respawn === true && opts.daemonize === true) {
       throw new TypeError('Invalid options in Cluster(): "respawn" needs this process to keep running, so it cannot be combined with "daemonize"');
     }
     this.profile = opts.profile ?? "default";
     profileDir(this.profile); // validates the name
     this.clusterId = opts.clusterId ?? newClusterId();
-    this.n = opts.n ?? availableParallelism();
+    this.n = opts.n ?? this.#hosts?.length ?? availableParallelism();
+    if (this.#hosts !== null && this.n !== this.#hosts.length) {
+      throw new TypeError(`Invalid options in Cluster(): "n" is ${this.n} but "engineHosts" lists ${this.#hosts.length} engines`);
+    }
   }
 
   /** `new Cluster(opts)` and `start()`. */
@@ -174,7 +227,7 @@ export class Cluster {
     });
     this.#controller = proc;
     this.#info = info;
-    this.#launchEngines(this.n);
+    this.#firstEngines = this.#launchEngines(this.n);
     this.#writeRecord();
   }
 
@@ -195,8 +248,13 @@ export class Cluster {
 
   #launchEngines(k: number): Launched[] {
     const daemon = this.#opts.daemonize === true;
+    const hosts = this.#hosts;
+    const info = hosts === null ? null : readConnectionFile(this.engineConnectionFile);
     const started = Array.from({ length: k }, () =>
-      launchEngine({
+      hosts !== null ? launchSshEngine({
+        profile: this.profile, clusterId: this.clusterId, index: this.#engineIndex, host: hosts[this.#engineIndex++ % hosts.length]!,
+        info: info!, sshArgs: this.#opts.sshArgs ?? [], command: this.#opts.sshCommand, env: this.#opts.env ?? {},
+      }) : launchEngine({
         profile: this.profile, clusterId: this.clusterId, engineFile: this.engineConnectionFile, index: this.#engineIndex++,
         args: this.#opts.transport === "tcp" ? ["--transport", "tcp"] : [], ownerPid: daemon ? null : process.pid, env: this.#opts.env ?? {},
       }),
@@ -251,12 +309,26 @@ export class Cluster {
     await this.start();
     try {
       const rc = await this.connectClient(opts);
-      await rc.waitForEngines(this.n, { timeout: this.#opts.engineTimeout ?? 60 });
+      await Promise.race([rc.waitForEngines(this.n, { timeout: this.#opts.engineTimeout ?? 60 }), this.#anEngineFailed()]);
       return rc;
     } catch (err) {
       await this.stop();
       throw err;
     }
+  }
+
+  /** Rejects when an engine process ends before the cluster is up (a bad host, a crash at start), saying why. */
+  #anEngineFailed(): Promise<never> {
+    if (this.#opts.respawn === true) return new Promise(() => {}); // it will be replaced
+    return new Promise((_, reject) => {
+      for (const e of this.#firstEngines) {
+        void e.exited.then(() => {
+          if (this.#stopping !== null) return;
+          const how = this.#hosts !== null ? "the ssh session of an engine" : "an engine";
+          reject(new Error(`${how} ended before the cluster was up${lastWords(e.log)} (log: ${e.log})`));
+        });
+      }
+    });
   }
 
   /** Start `k` more engines. */
@@ -272,6 +344,10 @@ export class Cluster {
       const engines = this.#engines;
       this.#engines = [];
       await Promise.all(engines.map((e) => stopProcess(e)));
+    } else if (this.#hosts !== null) {
+      // an ssh engine's pid here is its ssh session's: ask the controller; each session then ends by itself
+      const client = await this.#controlClient();
+      await client.shutdown({ targets: ids });
     } else {
       const client = await this.#controlClient();
       const pids = new Set(ids.map((id) => client.hosts.get(id)?.pid).filter((p): p is number => p !== undefined));
@@ -292,6 +368,7 @@ export class Cluster {
 
   /** Send a signal to every engine process (SIGINT interrupts the running task). */
   async signalEngines(sig: NodeJS.Signals | number = "SIGINT"): Promise<void> {
+    if (this.#hosts !== null) return (await this.#controlClient()).signalEngines(sig); // through the engines' hearts
     for (const e of this.#engines) signal(e.pid, sig);
   }
 

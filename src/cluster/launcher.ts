@@ -44,7 +44,7 @@ function launch(args: string[], profile: string, logName: string, ipc: boolean, 
 }
 
 /** The error a process that failed wrote last to its log (the CLI's "tsparallel: …" line), as ": <line>", or "". */
-function lastWords(path: string): string {
+export function lastWords(path: string): string {
   try {
     const lines = readFileSync(path, "utf8").slice(-8192).trim().split("\n");
     const line = (lines.findLast((l) => l.startsWith("tsparallel: ")) ?? lines.at(-1) ?? "").trim();
