@@ -11,6 +11,7 @@
  * On a 2-core machine, T1 tasks/s can be no more than 2 s / (sum of CPU per task).
  */
 import { readFileSync, readdirSync } from "node:fs";
+import { probeArgs } from "./args.ts";
 import { Cluster, type Client } from "tsparallel";
 import { calibrate, cpu } from "../peers/cpu_task.mjs";
 
@@ -19,16 +20,6 @@ interface Args {
   rounds: number;
 }
 
-function parseArgs(argv: string[]): Args {
-  const args: Args = { tasks: 10_000, rounds: 3 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i]!.replace(/^--/, "");
-    const value = Number(argv[i + 1]);
-    if (!(key in args) || !Number.isFinite(value) || value <= 0) throw new TypeError(`unknown option or bad value: ${argv[i]} ${argv[i + 1] ?? ""}`);
-    args[key as keyof Args] = value;
-  }
-  return args;
-}
 
 /** CPU milliseconds per thread group of a process: main thread and the rest. */
 function cpuMs(pid: number): { main: number; other: number } {
@@ -67,7 +58,7 @@ async function measure(label: string, procs: Record<string, number>, tasks: numb
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = probeArgs<Args>(process.argv.slice(2), { tasks: 10_000, rounds: 3 }, false);
   const cluster = new Cluster({ n: 2 });
   let rc: Client | null = null;
   try {

@@ -11,6 +11,7 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { probeArgs } from "./args.ts";
 import { Cluster, type Client } from "tsparallel";
 
 interface Args {
@@ -19,16 +20,6 @@ interface Args {
   rounds: number;
 }
 
-function parseArgs(argv: string[]): Args {
-  const args: Args = { tasks: 10_000, calls: 2000, rounds: 5 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i]!.replace(/^--/, "");
-    const value = Number(argv[i + 1]);
-    if (!(key in args) || !Number.isInteger(value) || value <= 0) throw new TypeError(`unknown option or bad value: ${argv[i]} ${argv[i + 1] ?? ""}`);
-    args[key as keyof Args] = value;
-  }
-  return args;
-}
 
 const noop = (x: number) => x;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -52,7 +43,7 @@ async function l1(rc: Client, calls: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = probeArgs<Args>(process.argv.slice(2), { tasks: 10_000, calls: 2000, rounds: 5 });
   const dir = mkdtempSync(join(tmpdir(), "tsp-dbprobe-"));
   process.env.TSPARALLEL_DIR = dir;
   const kinds = ["memory", "sqlite"] as const;

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, Cluster } from "tsparallel";
+import { probeArgs } from "./args.ts";
 
 interface Args {
   calls: number;
@@ -18,16 +19,6 @@ interface Args {
   rounds: number;
 }
 
-function parseArgs(argv: string[]): Args {
-  const args: Args = { calls: 2000, mb: 100, rounds: 5 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i]!.replace(/^--/, "");
-    const value = Number(argv[i + 1]);
-    if (!(key in args) || !Number.isInteger(value) || value <= 0) throw new TypeError(`unknown option or bad value: ${argv[i]} ${argv[i + 1] ?? ""}`);
-    args[key as keyof Args] = value;
-  }
-  return args;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -55,7 +46,7 @@ async function d1(rc: Client, data: Float64Array): Promise<{ push: number; pull:
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = probeArgs<Args>(process.argv.slice(2), { calls: 2000, mb: 100, rounds: 5 });
   const dir = mkdtempSync(join(tmpdir(), "tsp-tlsprobe-"));
   process.env.TSPARALLEL_DIR = dir;
   const kinds = ["plain", "tls"] as const;
