@@ -143,6 +143,37 @@ describe("cluster - CLI", () => {
     }
   });
 
+  it("a foreground cluster start ends when tsparallel cluster stop stops its cluster from elsewhere", async () => {
+    const { spawn } = await import("node:child_process");
+    const cmd = spawn(process.execPath, [CLI, "cluster", "start", "-n", "1", "--profile", "fg2", "--cluster-id", "stopped-elsewhere"], {
+      env: { ...process.env, TSPARALLEL_DIR: TEST_DIR }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    cmd.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      await until(() => /press Ctrl-C/.test(out), 30_000, "the cluster to start");
+      await cli("cluster", "stop", "--profile", "fg2");
+      await until(() => cmd.exitCode !== null, 20_000, "the foreground command to notice and exit");
+      assert.equal(cmd.exitCode, 0);
+      assert.match(out, /stopped-elsewhere stopped \(its controller exited/);
+    } finally {
+      if (cmd.exitCode === null) cmd.kill("SIGKILL");
+    }
+  });
+
+  it("waitStopped resolves once the controller has exited, whoever stopped it", async () => {
+    const cluster = new Cluster({ n: 0, profile: "waits" });
+    await cluster.waitStopped(); // not started: at once
+    await cluster.start();
+    let done = false;
+    const waiting = cluster.waitStopped().then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(done, false, "pending while it runs");
+    process.kill(cluster.pids.controller!, "SIGTERM"); // as another process would
+    await waiting;
+    await cluster.stop();
+  });
+
   it("wrong options are refused with their names: --respawn with --daemonize, --db-record-limit 0", async () => {
     const both = await cli("cluster", "start", "-n", "1", "--profile", "cli", "--respawn", "--daemonize").then(() => null, (e: { stderr: string }) => e);
     assert.ok(both !== null, "the command fails");

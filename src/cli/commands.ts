@@ -52,13 +52,16 @@ export async function clusterStart(o: StartOptions): Promise<void> {
   process.stdout.write("press Ctrl-C to stop\n");
   // signal listeners do not keep Node running, and the cluster's processes are unref'd: hold on
   const hold = setInterval(() => {}, 2 ** 30);
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  const how = await Promise.race([
+    new Promise<string>((resolve) => {
+      process.once("SIGINT", () => resolve(""));
+      process.once("SIGTERM", () => resolve(""));
+    }),
+    cluster.waitStopped().then(() => " (its controller exited: tsparallel cluster stop, or a crash)"),
+  ]);
   clearInterval(hold);
   await cluster.stop();
-  process.stdout.write(`cluster ${cluster.clusterId} stopped\n`);
+  process.stdout.write(`cluster ${cluster.clusterId} stopped${how}\n`);
 }
 
 /** `a=2,b` → { a: 2, b: 1 } */

@@ -213,6 +213,21 @@ export class Cluster {
     return this.#controller !== null && this.#stopping === null;
   }
 
+  /**
+   * Resolves when the cluster's controller process has exited, however that came about: `stop()`,
+   * `tsparallel cluster stop` run elsewhere, a crash. Resolves at once if the cluster is not started.
+   */
+  async waitStopped(): Promise<void> {
+    const exited = this.#controller?.exited;
+    if (exited === undefined) return;
+    const hold = setInterval(() => {}, 2 ** 30); // the processes are unref'd: a wait for them must keep Node running
+    try {
+      await exited;
+    } finally {
+      clearInterval(hold);
+    }
+  }
+
   /** Start the controller, then the engines. Resolves once the controller answers. */
   async start(): Promise<void> {
     if (this.#controller !== null) throw new Error(`cluster ${this.clusterId} is already started`);
