@@ -163,15 +163,14 @@ describe("cluster - CLI", () => {
 
   it("waitStopped resolves once the controller has exited, whoever stopped it", async () => {
     const cluster = new Cluster({ n: 0, profile: "waits" });
-    await cluster.waitStopped(); // not started: at once
+    assert.equal(await cluster.waitStopped(), true, "not started: at once");
     await cluster.start();
-    let done = false;
-    const waiting = cluster.waitStopped().then(() => (done = true));
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(done, false, "pending while it runs");
+    assert.equal(await cluster.waitStopped(0.3), false, "still running after its timeout");
+    const waiting = cluster.waitStopped();
     process.kill(cluster.pids.controller!, "SIGTERM"); // as another process would
-    await waiting;
+    assert.equal(await waiting, true);
     await cluster.stop();
+    await assert.rejects(cluster.waitStopped(-1), /Invalid timeout in waitStopped\(\)/);
   });
 
   it("wrong options are refused with their names: --respawn with --daemonize, --db-record-limit 0", async () => {

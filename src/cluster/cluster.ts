@@ -214,17 +214,23 @@ export class Cluster {
   }
 
   /**
-   * Resolves when the cluster's controller process has exited, however that came about: `stop()`,
-   * `tsparallel cluster stop` run elsewhere, a crash. Resolves at once if the cluster is not started.
+   * Wait until the cluster's controller process has exited, however that came about: `stop()`,
+   * `tsparallel cluster stop` run elsewhere, a crash. True once it has (at once if the cluster was
+   * never started); false if `timeout` seconds passed first (default: no limit).
    */
-  async waitStopped(): Promise<void> {
+  async waitStopped(timeout?: number): Promise<boolean> {
+    if (timeout !== undefined && !(typeof timeout === "number" && timeout >= 0)) throw new TypeError(`Invalid timeout in waitStopped(): ${String(timeout)}`);
     const exited = this.#controller?.exited;
-    if (exited === undefined) return;
-    const hold = setInterval(() => {}, 2 ** 30); // the processes are unref'd: a wait for them must keep Node running
+    if (exited === undefined) return true;
+    let timer: NodeJS.Timeout | undefined;
+    // the processes are unref'd: a wait for them must keep Node running (a pending timer does)
+    const hold = setInterval(() => {}, 2 ** 30);
     try {
-      await exited;
+      const limit = timeout === undefined ? new Promise<boolean>(() => {}) : new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeout * 1000)));
+      return await Promise.race([exited.then(() => true), limit]);
     } finally {
       clearInterval(hold);
+      clearTimeout(timer);
     }
   }
 
