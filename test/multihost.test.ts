@@ -17,10 +17,18 @@ import { makeNetwork, type TestNetwork } from "./netns.ts";
 
 const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
+/** Runs on an engine: its host's address. */
+const where = () => {
+  const nets = (globalThis as unknown as { require: NodeRequire }).require("node:os").networkInterfaces() as Record<string, Array<{ address: string; family: string }>>;
+  return (nets.eth0 ?? []).find((a) => a.family === "IPv4")?.address ?? null;
+};
+
 describe("multihost - engines on two other hosts, over TLS", () => {
   let cluster: Cluster;
   let rc: Client;
   let net: TestNetwork;
+  let firstIds: number[] = [];
+  const hostIds = () => firstIds;
 
   before(async () => {
     net = makeNetwork("m", 2);
@@ -47,13 +55,9 @@ describe("multihost - engines on two other hosts, over TLS", () => {
   });
 
   it("each engine runs on its own host and answers through the controller", async () => {
-    const where = await rc.directView().applySync(() => {
-      const nets = (globalThis as unknown as { require: NodeRequire }).require("node:os").networkInterfaces() as Record<string, Array<{ address: string; family: string }>>;
-      return (nets.eth0 ?? []).filter((a) => a.family === "IPv4").map((a) => a.address)[0] ?? null;
-    });
-    assert.deepEqual([...(where as string[])].sort(), net.hosts.map((h) => h.ip).sort(), "one engine per host, each with that host's address");
-    const hostOf = new Map(rc.ids.map((id, i) => [id, (where as string[])[i]]));
-    assert.equal(new Set(hostOf.values()).size, 2);
+    const places = (await rc.directView().applySync(where)) as string[];
+    assert.deepEqual([...places].sort(), net.hosts.map((h) => h.ip).sort(), "one engine per host, each with that host's address");
+    firstIds = [...rc.ids];
   });
 
   it("moves data both ways and load-balances across the hosts", async () => {
@@ -78,5 +82,15 @@ describe("multihost - engines on two other hosts, over TLS", () => {
     assert.ok(took >= 1000, `declared dead after ${took} ms: by heartbeats (8 × 0.25 s), not by a closed socket`);
     assert.equal(before.includes(rc.ids[0]!), true);
     assert.equal(await rc.directView(rc.ids[0]!).applySync(() => 1 + 1), 2, "the other host keeps serving");
+  });
+
+  it("when the network comes back, the cut-off engine reconnects and gets its own id back", async () => {
+    const lost = hostIds().filter((id) => !rc.ids.includes(id));
+    assert.equal(lost.length, 1);
+    net.exec(net.hosts[0]!, "ip", ["link", "set", "eth0", "up"]);
+    await until(() => rc.ids.length === 2, 60_000, "the engine to come back");
+    assert.deepEqual(rc.ids, hostIds(), "the same ids as before the cut");
+    const back = await rc.directView(lost[0]!).applySync(where);
+    assert.equal(back, net.hosts[0]!.ip, "it is the engine of the host that was cut off");
   });
 });
