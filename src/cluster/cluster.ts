@@ -16,7 +16,7 @@ import {
   type ConnectionInfo,
 } from "../protocol/connfile.js";
 import { isOurProcess, lastWords, launchController, launchEngine, signal, stopProcess, type Launched } from "./launcher.js";
-import { expandHosts, launchSshEngine } from "./ssh.js";
+import { launchSshEngine, sshHosts } from "./ssh.js";
 
 export interface ClusterOptions {
   /** Number of engines (default: the number of CPUs). */
@@ -86,32 +86,6 @@ export interface ClusterOptions {
   tls?: boolean;
   /** Extra environment for the controller and engines. */
   env?: Record<string, string>;
-}
-
-/** The ssh launcher's hosts, one per engine, or null for the local launcher; wrong options name themselves. */
-function sshHosts(opts: ClusterOptions): string[] | null {
-  const bad = (why: string) => new TypeError(`Invalid options in Cluster(): ${why}`);
-  if (opts.engineLauncher !== "ssh") {
-    for (const name of ["engineHosts", "sshArgs", "sshCommand"] as const) {
-      if (opts[name] !== undefined) throw bad(`"${name}" is for engineLauncher: "ssh"`);
-    }
-    return null;
-  }
-  if (opts.engineHosts === undefined) throw bad('engineLauncher "ssh" needs "engineHosts" (hosts to start engines on)');
-  if (opts.daemonize === true || opts.respawn === true) {
-    throw bad(`"${opts.daemonize === true ? "daemonize" : "respawn"}" is for local engines (an ssh engine stops with the session this process holds)`);
-  }
-  if (opts.sshArgs !== undefined && !(Array.isArray(opts.sshArgs) && opts.sshArgs.every((a) => typeof a === "string"))) {
-    throw bad('"sshArgs" must be a list of strings');
-  }
-  const h = opts.engineHosts as unknown;
-  const valid = Array.isArray(h)
-    ? h.every((x) => typeof x === "string" && x !== "")
-    : typeof h === "object" && h !== null && Object.values(h).every((n) => Number.isInteger(n) && (n as number) >= 0);
-  if (!valid) throw bad('"engineHosts" must be a list of hosts or an object of host → number of engines');
-  const hosts = expandHosts(opts.engineHosts);
-  if (hosts.length === 0) throw bad('"engineHosts" names no engine');
-  return hosts;
 }
 
 /** What the cluster file records (for `tsparallel cluster stop` and `list`). */

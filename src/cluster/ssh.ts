@@ -61,3 +61,39 @@ export function expandHosts(hosts: readonly string[] | Readonly<Record<string, n
   if (Array.isArray(hosts)) return [...hosts];
   return Object.entries(hosts).flatMap(([host, n]) => Array.from({ length: n }, () => host));
 }
+
+/** The options of Cluster that concern the ssh launcher. */
+export interface SshOptions {
+  engineLauncher?: "local" | "ssh" | undefined;
+  engineHosts?: string[] | Record<string, number> | undefined;
+  sshArgs?: string[] | undefined;
+  sshCommand?: string | undefined;
+  daemonize?: boolean | undefined;
+  respawn?: boolean | undefined;
+}
+
+/** The ssh launcher's hosts, one per engine, or null for the local launcher; wrong options name themselves. */
+export function sshHosts(opts: SshOptions): string[] | null {
+  const bad = (why: string) => new TypeError(`Invalid options in Cluster(): ${why}`);
+  if (opts.engineLauncher !== "ssh") {
+    for (const name of ["engineHosts", "sshArgs", "sshCommand"] as const) {
+      if (opts[name] !== undefined) throw bad(`"${name}" is for engineLauncher: "ssh"`);
+    }
+    return null;
+  }
+  if (opts.engineHosts === undefined) throw bad('engineLauncher "ssh" needs "engineHosts" (hosts to start engines on)');
+  if (opts.daemonize === true || opts.respawn === true) {
+    throw bad(`"${opts.daemonize === true ? "daemonize" : "respawn"}" is for local engines (an ssh engine stops with the session this process holds)`);
+  }
+  if (opts.sshArgs !== undefined && !(Array.isArray(opts.sshArgs) && opts.sshArgs.every((a) => typeof a === "string"))) {
+    throw bad('"sshArgs" must be a list of strings');
+  }
+  const h = opts.engineHosts as unknown;
+  const valid = Array.isArray(h)
+    ? h.every((x) => typeof x === "string" && x !== "")
+    : typeof h === "object" && h !== null && Object.values(h).every((n) => Number.isInteger(n) && (n as number) >= 0);
+  if (!valid) throw bad('"engineHosts" must be a list of hosts or an object of host → number of engines');
+  const hosts = expandHosts(opts.engineHosts);
+  if (hosts.length === 0) throw bad('"engineHosts" names no engine');
+  return hosts;
+}
