@@ -1,6 +1,6 @@
 /** Cluster and CLI: start, connect, stop leaving nothing behind; connection files; daemonized clusters. */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -11,6 +11,17 @@ import { alive, TEST_DIR, until } from "./helpers.ts";
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const cli = (...args: string[]) => run(process.execPath, [CLI, ...args], { env: { ...process.env, TSPARALLEL_DIR: TEST_DIR }, timeout: 60_000 });
+
+/** `tsparallel cluster start -n 1` in the foreground, once it says it is running; `out()` is what it printed so far. */
+async function foreground(profile: string, clusterId: string): Promise<{ cmd: ChildProcess; out: () => string }> {
+  const cmd = spawn(process.execPath, [CLI, "cluster", "start", "-n", "1", "--profile", profile, "--cluster-id", clusterId], {
+    env: { ...process.env, TSPARALLEL_DIR: TEST_DIR }, stdio: ["ignore", "pipe", "pipe"],
+  });
+  let text = "";
+  for (const stream of [cmd.stdout, cmd.stderr]) stream.on("data", (d: Buffer) => (text += d.toString()));
+  await until(() => /press Ctrl-C/.test(text) || cmd.exitCode !== null, 30_000, "the cluster to start");
+  return { cmd, out: () => text };
+}
 
 describe("cluster - lifecycle", () => {
   it("starts a controller and n engines, connects, and stops leaving no process or file behind", async () => {
@@ -113,17 +124,10 @@ describe("cluster - CLI", () => {
   });
 
   it("cluster start in the foreground keeps running until Ctrl-C, then stops everything (regression: it exited at once)", async () => {
-    const { spawn } = await import("node:child_process");
-    const cmd = spawn(process.execPath, [CLI, "cluster", "start", "-n", "1", "--profile", "fg", "--cluster-id", "foreground"], {
-      env: { ...process.env, TSPARALLEL_DIR: TEST_DIR }, stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    cmd.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    cmd.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const { cmd, out } = await foreground("fg", "foreground");
     try {
-      await until(() => /press Ctrl-C/.test(out), 30_000, "the cluster to start");
       await new Promise((r) => setTimeout(r, 1500));
-      assert.equal(cmd.exitCode, null, `still running 1.5 s later (output: ${out})`);
+      assert.equal(cmd.exitCode, null, `still running 1.5 s later (output: ${out()})`);
       const [record] = listClusters("fg");
       const rc = await Client.connect({ profile: "fg", clusterId: "foreground" });
       try {
@@ -135,7 +139,7 @@ describe("cluster - CLI", () => {
       cmd.kill("SIGINT");
       await until(() => cmd.exitCode !== null, 30_000, "the command to exit");
       assert.equal(cmd.exitCode, 0);
-      assert.match(out, /cluster foreground stopped/);
+      assert.match(out(), /cluster foreground stopped/);
       const pids = [record!.controller.pid, ...record!.engines.map((e) => e.pid)];
       await until(() => pids.every((p) => !alive(p)), 10_000, "the cluster's processes to exit");
     } finally {
@@ -144,18 +148,12 @@ describe("cluster - CLI", () => {
   });
 
   it("a foreground cluster start ends when tsparallel cluster stop stops its cluster from elsewhere", async () => {
-    const { spawn } = await import("node:child_process");
-    const cmd = spawn(process.execPath, [CLI, "cluster", "start", "-n", "1", "--profile", "fg2", "--cluster-id", "stopped-elsewhere"], {
-      env: { ...process.env, TSPARALLEL_DIR: TEST_DIR }, stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    cmd.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const { cmd, out } = await foreground("fg2", "stopped-elsewhere");
     try {
-      await until(() => /press Ctrl-C/.test(out), 30_000, "the cluster to start");
       await cli("cluster", "stop", "--profile", "fg2");
       await until(() => cmd.exitCode !== null, 20_000, "the foreground command to notice and exit");
       assert.equal(cmd.exitCode, 0);
-      assert.match(out, /stopped-elsewhere stopped \(its controller exited/);
+      assert.match(out(), /stopped-elsewhere stopped \(its controller exited/);
     } finally {
       if (cmd.exitCode === null) cmd.kill("SIGKILL");
     }
