@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, Cluster, RemoteError } from "tsparallel";
@@ -148,5 +148,28 @@ describe("ssh launcher - engines on two hosts by ssh", () => {
     assert.throws(() => new Cluster({ engineLauncher: "ssh", engineHosts: ["a"], respawn: true }), /"respawn" is for local engines/);
     assert.throws(() => new Cluster({ engineLauncher: "ssh", engineHosts: { a: -1 } }), /"engineHosts" must be/);
     assert.throws(() => new Cluster({ engineLauncher: "ssh", engineHosts: ["a"], sshArgs: "-p 22" as unknown as string[] }), /"sshArgs"/);
+  });
+});
+
+describe("engine --file - (what the ssh launcher runs)", () => {
+  it("when its session ends (output pipes broken, something to log, stdin closed) the engine exits and its controller sees it go", async () => {
+    const cluster = new Cluster({ n: 0, clusterId: "stdin-engine" });
+    const rc = await cluster.startAndConnect();
+    const engine = spawn(process.execPath, [CLI, "engine", "--file", "-"], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, TSPARALLEL_DIR: TEST_DIR } });
+    try {
+      engine.stdin!.write(`${readFileSync(cluster.engineConnectionFile, "utf8").replace(/\n/g, "")}\n`);
+      await until(() => rc.ids.length === 1, 30_000, "the engine to register");
+      // the session's end as the engine sees it: its output pipes break, and then it has something to log
+      engine.stdout!.destroy();
+      engine.stderr!.destroy();
+      engine.kill("SIGINT"); // logs "ignoring SIGINT while idle" on stderr
+      await new Promise((r) => setTimeout(r, 300));
+      engine.stdin!.end();
+      await until(() => engine.exitCode !== null || engine.signalCode !== null, 15_000, "the engine to exit");
+      await until(() => rc.ids.length === 0, 15_000, "the controller to see it go");
+    } finally {
+      if (engine.exitCode === null && engine.signalCode === null) engine.kill("SIGKILL");
+      await cluster.stop();
+    }
   });
 });

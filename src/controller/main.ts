@@ -63,6 +63,8 @@ export async function runController(opts: ControllerMainOptions): Promise<Contro
     log,
   });
   const stop = () => void controller.stop().then(() => process.exit(0));
+  // a closed stdout or stderr (the terminal gone) must not become an uncaught error that logging repeats
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   process.on("SIGHUP", stop);

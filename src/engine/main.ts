@@ -60,12 +60,19 @@ export async function runEngine(opts: EngineMainOptions): Promise<void> {
   });
   process.on("SIGTERM", () => void engine.stop(0));
   process.on("SIGHUP", () => void engine.stop(0));
+  // a closed stdout or stderr (a terminal or ssh session gone) must not become an uncaught error: logging
+  // it would fail again, in a loop that starves the event loop. An engine whose launcher holds its stdin
+  // takes a broken pipe as the launcher gone.
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => (fromStdin ? void engine.stop(0) : undefined));
   if (opts.ownerPid !== undefined) watchOwner(opts.ownerPid, () => void engine.stop(0));
   if (fromStdin) {
     // the launcher (an ssh session) holds our stdin open for as long as it wants us
     process.stdin.once("end", () => void engine.stop(0));
     process.stdin.once("close", () => void engine.stop(0));
     process.stdin.resume();
+    // and should the session end without our stdin noticing, we are handed to another parent: stop then too
+    const parent = process.ppid;
+    setInterval(() => process.ppid !== parent && void engine.stop(0), 1000).unref();
   }
   const id = await engine.start();
   log.info("engine ready", { id, pid: process.pid });
