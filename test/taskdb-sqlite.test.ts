@@ -159,6 +159,7 @@ describe("db: 'sqlite' on a cluster", () => {
   let r: Running;
   let rc: Client;
   let first: string[] = [];
+  let lostId = "";
 
   before(async () => {
     r = await startCluster({ n: 2, db: "sqlite", clusterId, dbRecordLimit: 20 });
@@ -227,6 +228,23 @@ describe("db: 'sqlite' on a cluster", () => {
     assert.equal(err.ename, "TaskLost");
     assert.equal(err.code, "TSP_ERR_TASK_LOST");
     assert.match(err.message, /controller stopped before task/);
+    lostId = id;
+  });
+
+  it("tsparallel db list and db query read the file (read-only) beside the running controller", async () => {
+    const listed = JSON.parse((await cli("db", "list", "--json")).stdout) as Array<{ clusterId: string; records: number; failed: number }>;
+    const mine = listed.find((s) => s.clusterId === clusterId);
+    assert.ok(mine !== undefined && mine.records >= 100 && mine.failed >= 1, JSON.stringify(listed));
+    const failed = (await cli("db", "query", "--cluster-id", clusterId, '{"status":"error"}', "--keys", "msgId,status,resultContent")).stdout
+      .trim().split("\n").map((line) => JSON.parse(line) as { msgId: string; status: string; resultContent: { ename: string } });
+    assert.ok(failed.some((r) => r.msgId === lostId && r.resultContent.ename === "TaskLost"), "the lost task, with its error");
+    assert.ok(failed.every((r) => r.status === "error"));
+    const firstThree = (await cli("db", "query", "--cluster-id", clusterId, JSON.stringify({ msgId: { $in: first.slice(0, 3) } }), "--keys", "msgId")).stdout;
+    assert.deepEqual(firstThree.trim().split("\n").map((l) => (JSON.parse(l) as { msgId: string }).msgId), first.slice(0, 3));
+    const nope = await cli("db", "query", "--cluster-id", "nope").then(() => null, (e: { stderr: string }) => e);
+    assert.match(nope?.stderr ?? "", /holds no records of cluster "nope" \(it has: .*sqlite-persist/);
+    const bad = await cli("db", "query", "--cluster-id", clusterId, "{status").then(() => null, (e: { stderr: string }) => e);
+    assert.match(bad?.stderr ?? "", /the query is not JSON/);
   });
 });
 

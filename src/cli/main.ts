@@ -102,6 +102,24 @@ program
   .addOption(new Option("--log-level <level>").choices(["debug", "info", "warn", "error"]).default("info"))
   .action(async (o) => (await import("./commands.js")).engine(o));
 
+const db = program.command("db").description('read a SQLite task database (db "sqlite") with no cluster running');
+
+db.command("list")
+  .description("the clusters whose records the file holds, with counts")
+  .option("--profile <name>", "profile", "default")
+  .option("--db-file <path>", "the SQLite file (default <profile dir>/tasks.db)")
+  .option("--json", "JSON output")
+  .action(async (o) => (await import("./db.js")).dbList(o));
+
+db.command("query")
+  .description("one JSON line per record matching a Mongo-style query, in submission order")
+  .argument("[query]", 'e.g. \'{"status":"error"}\' or \'{"completed":{"$gt":"2026-11-26T00:00:00Z"}}\'', "{}")
+  .requiredOption("--cluster-id <id>", "whose records")
+  .option("--profile <name>", "profile", "default")
+  .option("--db-file <path>", "the SQLite file (default <profile dir>/tasks.db)")
+  .option("--keys <list>", "fields to print, comma-separated (default: all but buffers)")
+  .action(async (query: string, o) => (await import("./db.js")).dbQuery(query, o));
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tsparallel: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);

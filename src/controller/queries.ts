@@ -37,7 +37,8 @@ export function recordField(r: TaskRecord, key: RecordKey): unknown {
 }
 
 const BUFFER_KEYS = new Set<RecordKey>(["buffers", "resultBuffers"]);
-const DEFAULT_KEYS = RECORD_KEYS.filter((k) => !BUFFER_KEYS.has(k));
+/** What a query returns unless told which keys: every field but the buffers. */
+export const DEFAULT_KEYS = RECORD_KEYS.filter((k) => !BUFFER_KEYS.has(k));
 
 export function installQueries(hub: Hub, auth: Authenticator): void {
   const reply = (conn: Connection, msg: Incoming, content: Json, buffers: Buffer[] = []) =>

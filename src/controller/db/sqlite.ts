@@ -80,6 +80,8 @@ export interface SqliteDbOptions extends Omit<MemoryDbOptions, "cullWhole"> {
   clusterId: string;
   /** Told about a failed write (disk full, file removed); the records stay in memory meanwhile. */
   onError?: (err: Error) => void;
+  /** Only read (`tsparallel db`): the file and the table must exist, nothing is written. */
+  readonly?: boolean;
 }
 
 /** Load better-sqlite3, or say how to install it. */
@@ -119,15 +121,24 @@ export class SqliteDb implements TaskDb {
     this.file = opts.file;
     this.table = `tasks:${opts.clusterId}`;
     this.#onError = opts.onError ?? (() => {});
-    mkdirSync(dirname(opts.file), { recursive: true, mode: 0o700 });
-    closeSync(openSync(opts.file, "a", 0o600)); // task records hold users' data: private, as SQLite's journal files then are
-    this.#db = new Driver(opts.file, { timeout: 5000 });
-    this.#db.pragma("journal_mode = WAL");
-    // no fsync: a crashed controller loses nothing written (WAL), an OS crash may lose the last
-    // flushes; with fsync at each checkpoint, a write cost 3× more (measured: 24 → 9 µs a record)
-    this.#db.pragma("synchronous = OFF");
     const t = quoteName(this.table);
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS ${t} (${SCHEMA})`);
+    if (opts.readonly === true) {
+      this.#db = new Driver(opts.file, { timeout: 5000, readonly: true, fileMustExist: true });
+      const tables = taskTables(this.#db);
+      if (!tables.includes(opts.clusterId)) {
+        this.#db.close();
+        throw new Error(`${opts.file} holds no records of cluster ${JSON.stringify(opts.clusterId)} (it has: ${tables.join(", ") || "none"})`);
+      }
+    } else {
+      mkdirSync(dirname(opts.file), { recursive: true, mode: 0o700 });
+      closeSync(openSync(opts.file, "a", 0o600)); // task records hold users' data: private, as SQLite's journal files then are
+      this.#db = new Driver(opts.file, { timeout: 5000 });
+      this.#db.pragma("journal_mode = WAL");
+      // no fsync: a crashed controller loses nothing written (WAL), an OS crash may lose the last
+      // flushes; with fsync at each checkpoint, a write cost 3× more (measured: 24 → 9 µs a record)
+      this.#db.pragma("synchronous = OFF");
+      this.#db.exec(`CREATE TABLE IF NOT EXISTS ${t} (${SCHEMA})`);
+    }
     this.#checkSchema();
     const cols = COLUMNS.map(([, c]) => c);
     this.#sql = {
@@ -144,6 +155,7 @@ export class SqliteDb implements TaskDb {
     // a record the cache lets go before it is written stays in #dirty, where get() still finds it
     this.#cache = new MemoryDb({ ...opts, cullWhole: true });
     this.#timer = setInterval(() => this.flush(), FLUSH_MS).unref();
+    if (opts.readonly === true) clearInterval(this.#timer);
   }
 
   get size(): number {
@@ -259,6 +271,37 @@ export class SqliteDb implements TaskDb {
     if (have !== want) {
       throw new Error(`The table ${JSON.stringify(this.table)} in ${this.file} has other columns than this tsparallel writes; use another db file or cluster id`);
     }
+  }
+}
+
+/** The cluster ids with a task table in an open database. */
+function taskTables(db: Database): string[] {
+  const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'tasks:%' ORDER BY name").pluck().all() as string[];
+  return names.map((n) => n.slice("tasks:".length));
+}
+
+export interface TaskTableSummary {
+  clusterId: string;
+  records: number;
+  pending: number;
+  failed: number;
+  firstSubmitted: string | null;
+  lastCompleted: string | null;
+}
+
+/** What a task database file holds, cluster by cluster (`tsparallel db list`). */
+export function summarizeTaskFile(file: string): TaskTableSummary[] {
+  const db = new (loadDriver())(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+  try {
+    return taskTables(db).map((clusterId) => {
+      const row = db.prepare(
+        `SELECT count(*) AS records, sum(status IS NULL) AS pending, sum(status = 'error') AS failed,
+           min(submitted) AS firstSubmitted, max(completed) AS lastCompleted FROM ${quoteName(`tasks:${clusterId}`)}`,
+      ).get() as Omit<TaskTableSummary, "clusterId">;
+      return { clusterId, records: row.records, pending: row.pending ?? 0, failed: row.failed ?? 0, firstSubmitted: row.firstSubmitted, lastCompleted: row.lastCompleted };
+    });
+  } finally {
+    db.close();
   }
 }
 
