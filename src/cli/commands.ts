@@ -50,8 +50,7 @@ export async function clusterStart(o: StartOptions): Promise<void> {
   process.stdout.write(o.json === true ? `${JSON.stringify(summary)}\n` : `cluster ${cluster.clusterId} running: ${cluster.n} engines (profile ${cluster.profile})\nconnection file: ${cluster.connectionFile}\n`);
   if (o.daemonize === true) return;
   process.stdout.write("press Ctrl-C to stop\n");
-  // signal listeners do not keep Node running, and the cluster's processes are unref'd: hold on
-  const hold = setInterval(() => {}, 2 ** 30);
+  // (signal listeners do not keep Node running; waitStopped does, while the controller runs)
   const how = await Promise.race([
     new Promise<string>((resolve) => {
       process.once("SIGINT", () => resolve(""));
@@ -59,7 +58,6 @@ export async function clusterStart(o: StartOptions): Promise<void> {
     }),
     cluster.waitStopped().then(() => " (its controller exited: tsparallel cluster stop, or a crash)"),
   ]);
-  clearInterval(hold);
   await cluster.stop();
   process.stdout.write(`cluster ${cluster.clusterId} stopped${how}\n`);
 }

@@ -74,7 +74,6 @@ export class Engine {
   #current: Running | null = null;
   #executionCount = 0;
   #stopping = false;
-  #reportingStray = false;
   #registered: ((m: Incoming) => void) | null = null;
   #onExit: (code: number) => void = (code) => process.exit(code);
 
@@ -378,16 +377,11 @@ export class Engine {
   }
 
   #onStrayError(err: unknown): void {
-    // reporting must not fail into another report: at most one at a time, and nothing once stderr is gone
-    if (this.#reportingStray || process.stderr.destroyed || !process.stderr.writable) return;
-    this.#reportingStray = true;
-    try {
-      const text = `Uncaught ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
-      if (this.#current !== null) process.stderr.write(text);
-      else this.#log.error("uncaught error outside any task", { error: text });
-    } finally {
-      this.#reportingStray = false;
-    }
+    // nothing to report to once stderr is gone (its own error is not uncaught: main.ts listens for it)
+    if (process.stderr.destroyed || !process.stderr.writable) return;
+    const text = `Uncaught ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
+    if (this.#current !== null) process.stderr.write(text);
+    else this.#log.error("uncaught error outside any task", { error: text });
   }
 }
 

@@ -70,9 +70,8 @@ export async function runEngine(opts: EngineMainOptions): Promise<void> {
     process.stdin.once("end", () => void engine.stop(0));
     process.stdin.once("close", () => void engine.stop(0));
     process.stdin.resume();
-    // and should the session end without our stdin noticing, we are handed to another parent: stop then too
-    const parent = process.ppid;
-    setInterval(() => process.ppid !== parent && void engine.stop(0), 1000).unref();
+    // and should the session end without our stdin noticing, its process is gone: stop then too
+    watchOwner(process.ppid, () => void engine.stop(0));
   }
   const id = await engine.start();
   log.info("engine ready", { id, pid: process.pid });

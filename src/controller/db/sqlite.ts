@@ -107,7 +107,8 @@ export class SqliteDb implements TaskDb {
   /** Records changed since the last flush; a value in `#newSeq` means the row does not exist yet. */
   readonly #dirty = new Map<string, TaskRecord>();
   readonly #newSeq = new Map<string, number>();
-  readonly #timer: NodeJS.Timeout;
+  /** The write-behind timer (none when read-only). */
+  readonly #timer: NodeJS.Timeout | null;
   readonly #onError: (err: Error) => void;
   readonly #sql: { has: Statement; get: Statement; insert: Statement; update: Statement; del: Statement; count: Statement; history: Statement };
   #seq: number;
@@ -154,8 +155,7 @@ export class SqliteDb implements TaskDb {
     this.orphans = this.#db.prepare(`SELECT msg_id FROM ${t} WHERE status IS NULL ORDER BY seq`).pluck().all() as string[];
     // a record the cache lets go before it is written stays in #dirty, where get() still finds it
     this.#cache = new MemoryDb({ ...opts, cullWhole: true });
-    this.#timer = setInterval(() => this.flush(), FLUSH_MS).unref();
-    if (opts.readonly === true) clearInterval(this.#timer);
+    this.#timer = opts.readonly === true ? null : setInterval(() => this.flush(), FLUSH_MS).unref();
   }
 
   get size(): number {
@@ -238,7 +238,7 @@ export class SqliteDb implements TaskDb {
 
   close(): void {
     if (this.#closed) return;
-    clearInterval(this.#timer);
+    if (this.#timer !== null) clearInterval(this.#timer);
     this.flush();
     this.#closed = true;
     this.#db.close();
