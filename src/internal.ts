@@ -8,7 +8,7 @@ export { functionSource } from "./protocol/functions.js";
 export { readConnectionFile, clientFile, engineFile, clusterFile, profileDir, pidAlive, type ConnectionInfo } from "./protocol/connfile.js";
 export { Connection, DropStats, adoptReading, connectReading } from "./protocol/connection.js";
 export { dial } from "./protocol/dial.js";
-export { connectPinned, selfSignedCertificate } from "./protocol/tls.js";
+export { connectPinned, derInteger, selfSignedCertificate } from "./protocol/tls.js";
 export { isoMicro, parseIsoMicro, nowMs } from "./protocol/time.js";
 export { rewriteCell } from "./engine/cell.js";
 export { Controller } from "./controller/server.js";

@@ -5,12 +5,14 @@
  * wrong certificate or a peer without TLS is refused and the controller keeps serving.
  */
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { createSecureContext } from "node:tls";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client, Cluster } from "tsparallel";
-import { connectPinned } from "tsparallel/internal";
+import { connectPinned, derInteger, selfSignedCertificate } from "tsparallel/internal";
 import { startCluster, TEST_DIR, type Running } from "./helpers.ts";
 
 const MARKER = "tsparallel-plaintext-marker-7f3a";
@@ -150,5 +152,30 @@ describe("tls - a cluster with tls: true", () => {
 
   it("a wrong option names itself", () => {
     assert.throws(() => new Cluster({ tls: "yes" as unknown as boolean }), /"tls"/);
+  });
+});
+
+describe("tls - the controller's self-signed certificate", () => {
+  it("integers are DER's minimal form: no redundant leading zero, one zero before a set top bit", () => {
+    const hex = (b: number[]) => derInteger(Buffer.from(b)).toString("hex");
+    assert.equal(hex([2]), "020102");
+    assert.equal(hex([0]), "020100");
+    assert.equal(hex([0, 0, 5]), "020105");
+    assert.equal(hex([0x80]), "02020080");
+    assert.equal(hex([0, 0, 0x80, 1]), "0203008001");
+    assert.equal(hex([0, 0x7f, 0xff]), "02027fff");
+  });
+
+  // The serial number is 16 random bytes: one certificate in 256 once began with a redundant zero
+  // byte, which OpenSSL refuses ("illegal padding") and the controller failed to start.
+  it("every certificate of 600 parses, verifies itself and loads into a TLS context", () => {
+    for (let i = 0; i < 600; i++) {
+      const { key, cert, fingerprint } = selfSignedCertificate();
+      const x = new X509Certificate(cert);
+      assert.ok(x.verify(x.publicKey), `certificate ${i} does not verify itself`);
+      assert.equal(x.fingerprint256, fingerprint);
+      assert.match(x.serialNumber, /^[0-9A-F]+$/);
+      createSecureContext({ key, cert });
+    }
   });
 });

@@ -46,9 +46,15 @@ function oid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(out));
 }
 
-/** A positive INTEGER from big-endian bytes. */
-function integer(bytes: Buffer): Buffer {
-  const body = bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+/**
+ * A non-negative INTEGER from big-endian bytes, in DER's one minimal form: redundant leading zero
+ * bytes dropped (OpenSSL refuses them as "illegal padding"), one zero added when the top bit is set.
+ */
+export function derInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const trimmed = bytes.subarray(start);
+  const body = trimmed[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed;
   return tlv(0x02, body);
 }
 
@@ -69,10 +75,9 @@ export function selfSignedCertificate(cn = "tsparallel controller"): ControllerC
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const now = Date.now();
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
   const tbs = seq(
-    tlv(0xa0, integer(Buffer.from([2]))), // v3
-    integer(serial),
+    tlv(0xa0, derInteger(Buffer.from([2]))), // v3
+    derInteger(serial),
     ECDSA_WITH_SHA256,
     commonName(cn),
     seq(utcTime(new Date(now - 86_400_000)), utcTime(new Date(now + 10 * 365 * 86_400_000))),
