@@ -55,6 +55,41 @@ describe("wire - framing", () => {
     }
   });
 
+  it("a socket may read straight into a large frame's own buffer; the view ends where the frame does", () => {
+    const big = Buffer.alloc(2_000_000).map((_, i) => i % 251);
+    const edge = Buffer.alloc(64 * 1024 + 1).map((_, i) => i % 13);
+    const one = encodeMessage(auth, { header: makeHeader("big", "s"), content: { n: 1 }, buffers: [Buffer.from("tiny"), big, edge] });
+    const two = encodeMessage(auth, { header: makeHeader("next", "s") });
+    const whole = Buffer.concat([...one, ...two, ...one]);
+    for (const [step, grab] of [[65_536, 100_000], [5000, 7], [1_500_000, 3_000_000]] as const) {
+      const d = new FrameDecoder({ assemble: true });
+      const out = [];
+      let at = 0;
+      while (at < whole.length) {
+        const target = d.directTarget();
+        if (target !== null) {
+          // what a read into the target does: at most the target's length, never past the frame
+          const n = Math.min(target.length, grab, whole.length - at);
+          whole.copy(target, 0, at, at + n);
+          out.push(...d.pushDirect(n));
+          at += n;
+        } else {
+          out.push(...d.push(whole.subarray(at, at + step), true));
+          at += step;
+        }
+      }
+      assert.deepEqual(out.map((m) => new Incoming(m).msgType), ["big", "next", "big"]);
+      for (const m of [out[0]!, out[2]!]) {
+        const bufs = m.buffers();
+        assert.ok(bufs[1]!.equals(big) && bufs[2]!.equals(edge) && String(bufs[0]) === "tiny");
+        assert.equal(auth.verify(m.head[0]!, m.head.slice(1), m.bufferLengths, m.buffers, true).ok, true);
+      }
+      // in place while at least 64 KB of a frame are still to come
+      assert.ok(d.directBytes > 2 * (big.length - 64 * 1024 - step), `read in place: ${d.directBytes} bytes at step ${step}`);
+    }
+    assert.throws(() => new FrameDecoder({ assemble: true }).pushDirect(10), /not being assembled/);
+  });
+
   it("yields several messages from one chunk", () => {
     const a = Buffer.concat(encodeMessage(auth, { header: makeHeader("a", "s") }));
     const b = Buffer.concat(encodeMessage(auth, { header: makeHeader("b", "s") }));
@@ -281,6 +316,42 @@ describe("wire - sockets reading into a shared buffer", () => {
       assert.equal(count, 0, "the paused original was released");
       socket.destroy();
       await new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("wire - sockets reading into a large frame's own buffer", () => {
+  it("a large message is read in place over a real socket, intact, with the messages around it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsp-read-"));
+    const path = join(dir, "s.sock");
+    const big = Buffer.alloc(30_000_000).map((_, i) => (i * 7) % 251);
+    const before = encodeMessage(auth, { header: makeHeader("before", "s") });
+    const one = encodeMessage(auth, { header: makeHeader("big", "s"), buffers: [big, Buffer.alloc(70_000, 3)] });
+    const after = encodeMessage(auth, { header: makeHeader("after", "s") });
+    const server: Server = createServer((c) => {
+      c.write(Buffer.concat(before));
+      for (const chunk of [...one, ...after]) c.write(chunk);
+    });
+    try {
+      await new Promise<void>((resolve) => server.listen(path, resolve));
+      const { socket, reader } = connectReading({ path });
+      const d = new FrameDecoder({ assemble: true });
+      const got: ReturnType<FrameDecoder["push"]> = [];
+      reader.deliver = (chunk) => got.push(...d.push(chunk, true));
+      reader.target = () => d.directTarget();
+      reader.direct = (n) => got.push(...d.pushDirect(n));
+      const deadline = Date.now() + 20_000;
+      while (got.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      socket.destroy();
+      assert.deepEqual(got.map((m) => new Incoming(m).msgType), ["before", "big", "after"]);
+      const bufs = got[1]!.buffers();
+      assert.ok(bufs[0]!.equals(big), "the big frame arrived intact");
+      assert.ok(bufs[1]!.equals(Buffer.alloc(70_000, 3)));
+      assert.equal(auth.verify(got[1]!.head[0]!, got[1]!.head.slice(1), got[1]!.bufferLengths, got[1]!.buffers, true).ok, true);
+      assert.ok(d.directBytes > big.length / 2, `most of the big frame was read in place (${d.directBytes} bytes)`);
     } finally {
       server.close();
       rmSync(dir, { recursive: true, force: true });

@@ -17,6 +17,25 @@ export interface Launched {
   exited: Promise<void>;
 }
 
+/**
+ * glibc's allocator settings for the engines we start, unless the environment sets its own
+ * `GLIBC_TUNABLES`: large blocks come from the heap instead of a fresh `mmap` each, and up to
+ * 128 MB freed at the heap's top stay mapped. A 100 MB array received into fresh memory costs
+ * ~25 000 page faults (~70 ms on this kind of VM, more than the transfer itself); into reused
+ * memory, none. MPI libraries tune malloc the same way for the same reason. The price: an engine's
+ * resident memory stays nearer its peak once it has held large arrays (docs/performance.md has the
+ * figures). Ignored by other C libraries. The controller keeps glibc's defaults: it does not
+ * receive direct-view data, and a hub that gives memory back matters more than its bulk speed.
+ */
+export const ENGINE_MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=134217728";
+
+/** The environment of a process we start: ours, the caller's extra variables, and `tunables` unless either sets GLIBC_TUNABLES. */
+export function childEnv(extra: NodeJS.ProcessEnv, tunables: string | null): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  if (tunables !== null && env.GLIBC_TUNABLES === undefined) env.GLIBC_TUNABLES = tunables;
+  return env;
+}
+
 /** How to run the `tsparallel` CLI with this Node (from the built package, or from source under tsx). */
 export function cliCommand(): string[] {
   const here = import.meta.url;
@@ -33,7 +52,7 @@ function launch(args: string[], profile: string, logName: string, ipc: boolean, 
   const log = openLog(profile, logName);
   const stdio: Array<"ignore" | "ipc" | number> = ["ignore", log.fd, log.fd];
   if (ipc) stdio.push("ipc");
-  const child = spawn(process.execPath, [...cliCommand(), ...args], { detached: true, stdio, env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [...cliCommand(), ...args], { detached: true, stdio, env });
   closeSync(log.fd);
   const exited = new Promise<void>((resolve) => {
     child.once("exit", () => resolve());
@@ -67,7 +86,7 @@ export interface ControllerLaunch {
 export async function launchController(opts: ControllerLaunch): Promise<{ proc: Launched; info: ConnectionInfo }> {
   const args = ["controller", "--profile", opts.profile, "--cluster-id", opts.clusterId, ...opts.args];
   if (opts.ownerPid !== null) args.push("--owner-pid", String(opts.ownerPid));
-  const proc = launch(args, opts.profile, `controller-${opts.clusterId}`, true, opts.env ?? {});
+  const proc = launch(args, opts.profile, `controller-${opts.clusterId}`, true, childEnv(opts.env ?? {}, null));
   const child = proc.child!;
   let onExit: (code: number | null) => void = () => {};
   const info = await new Promise<ConnectionInfo>((resolve, reject) => {
@@ -103,7 +122,7 @@ export interface EngineLaunch {
 export function launchEngine(opts: EngineLaunch): Launched {
   const args = ["engine", "--file", opts.engineFile, ...opts.args];
   if (opts.ownerPid !== null) args.push("--owner-pid", String(opts.ownerPid));
-  return launch(args, opts.profile, `engine-${opts.clusterId}-${opts.index}`, false, opts.env ?? {});
+  return launch(args, opts.profile, `engine-${opts.clusterId}-${opts.index}`, false, childEnv(opts.env ?? {}, ENGINE_MALLOC_TUNABLES));
 }
 
 /** Stop a process: SIGTERM, wait up to `graceMs`, then SIGKILL. Resolves when it is gone. */

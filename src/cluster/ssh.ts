@@ -10,7 +10,7 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { ConnectionInfo } from "../protocol/connfile.js";
 import { ensureDir, logDir } from "../protocol/connfile.js";
-import { cliCommand, type Launched } from "./launcher.js";
+import { cliCommand, ENGINE_MALLOC_TUNABLES, type Launched } from "./launcher.js";
 
 export interface SshEngineLaunch {
   profile: string;
@@ -32,15 +32,19 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The remote tsparallel command by default: the same Node and package paths (a shared or identical install). */
-export function defaultRemoteCommand(): string {
-  return [process.execPath, ...cliCommand()].map(shellQuote).join(" ");
+/**
+ * The remote tsparallel command by default: the same Node and package paths (a shared or identical
+ * install), with the allocator settings of local engines (`env` works in any login shell).
+ */
+export function defaultRemoteCommand(env: NodeJS.ProcessEnv = {}): string {
+  const tunables = env.GLIBC_TUNABLES ?? process.env.GLIBC_TUNABLES ?? ENGINE_MALLOC_TUNABLES;
+  return ["env", `GLIBC_TUNABLES=${tunables}`, process.execPath, ...cliCommand()].map(shellQuote).join(" ");
 }
 
 export function launchSshEngine(opts: SshEngineLaunch): Launched {
   const path = join(ensureDir(logDir(opts.profile)), `engine-${opts.clusterId}-${opts.index}.log`);
   const fd = openSync(path, "a", 0o600);
-  const remote = `${opts.command ?? defaultRemoteCommand()} engine --file - --transport tcp`;
+  const remote = `${opts.command ?? defaultRemoteCommand(opts.env)} engine --file - --transport tcp`;
   // BatchMode: never stop to ask for a password or a host key on a terminal nobody watches
   const args = ["-T", "-o", "BatchMode=yes", ...opts.sshArgs, opts.host, remote];
   const child = spawn("ssh", args, { detached: true, stdio: ["pipe", fd, fd], env: { ...process.env, ...opts.env } });

@@ -43,9 +43,15 @@ export interface ConnectionOptions {
   reader?: ReadHook;
 }
 
-/** Where a socket made by `connectReading` delivers what it reads. */
+/**
+ * Where a socket made by `connectReading` delivers what it reads: `deliver` gets a view of the
+ * shared read buffer; or, while `target` names a buffer (the rest of a large frame being received),
+ * the socket reads straight into it and `direct` gets the byte count.
+ */
 export interface ReadHook {
   deliver: (chunk: Buffer) => void;
+  target: () => Buffer | null;
+  direct: (n: number) => void;
 }
 
 /**
@@ -57,12 +63,19 @@ export interface ReadHook {
 const READ_BUFFER = 256 * 1024;
 let sharedReadBuffer: Buffer | null = null;
 
-/** A hook and the `onread` option that feeds it each read (a view of the shared buffer). */
+/**
+ * A hook and the `onread` option that feeds it. Node asks for a buffer before each read and calls
+ * back with that buffer: the shared one, or the hook's target (a large frame's own buffer, which
+ * then needs no copy out of the read buffer).
+ */
 function readHook(): { reader: ReadHook; onread: OnReadOpts } {
-  const reader: ReadHook = { deliver: () => {} };
-  const buffer = (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER));
+  const reader: ReadHook = { deliver: () => {}, target: () => null, direct: () => {} };
+  const shared = (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER));
+  let into: Buffer | null = null;
+  const buffer = (): Buffer => (into = reader.target()) ?? shared;
   const callback = (n: number, buf: Uint8Array): boolean => {
-    reader.deliver(Buffer.from(buf.buffer, buf.byteOffset, n));
+    if (into !== null && buf.buffer === into.buffer && buf.byteOffset === into.byteOffset) reader.direct(n);
+    else reader.deliver(Buffer.from(buf.buffer, buf.byteOffset, n));
     return true; // keep reading; backpressure pauses the socket itself
   };
   return { reader, onread: { buffer, callback } };
@@ -179,8 +192,11 @@ export class Connection extends EventEmitter<Events> {
     this.#decoder = new FrameDecoder({ maxMessage: HANDSHAKE_MAX_MESSAGE, assemble: opts.verifyBuffers });
     this.peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : "unix";
     socket.setNoDelay?.(true);
-    if (opts.reader !== undefined) opts.reader.deliver = (chunk) => this.#onData(chunk, true);
-    else socket.on("data", (chunk: Buffer) => this.#onData(chunk, false));
+    if (opts.reader !== undefined) {
+      opts.reader.deliver = (chunk) => this.#onData(chunk, true);
+      opts.reader.target = () => this.#decoder.directTarget();
+      opts.reader.direct = (n) => this.#onDirect(n);
+    } else socket.on("data", (chunk: Buffer) => this.#onData(chunk, false));
     socket.on("drain", () => this.emit("drain"));
     socket.on("error", (err) => (this.#closeError ??= err));
     socket.on("close", () => this.#onClose());
@@ -339,9 +355,18 @@ export class Connection extends EventEmitter<Events> {
   // ---- input ----------------------------------------------------------------------------------
 
   #onData(chunk: Buffer, transient: boolean): void {
+    this.#decoded(() => this.#decoder.push(chunk, transient));
+  }
+
+  /** Bytes read straight into the frame being assembled. */
+  #onDirect(n: number): void {
+    this.#decoded(() => this.#decoder.pushDirect(n));
+  }
+
+  #decoded(decode: () => RawMessage[]): void {
     let messages: RawMessage[];
     try {
-      messages = this.#decoder.push(chunk, transient);
+      messages = decode();
     } catch (err) {
       this.#garbage(err as Error);
       return;

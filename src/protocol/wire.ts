@@ -17,6 +17,8 @@ export const DEFAULT_MAX_FRAMES = 100_000;
 export const STREAM_MIN_MESSAGE = 1024 * 1024;
 /** In a streamed message, binary frames at least this large get a buffer of their own (aligned at 0). */
 const OWN_BUFFER_MIN = 64 * 1024;
+/** A socket may read straight into a frame's own buffer while at least this much of it is still to come. */
+const DIRECT_READ_MIN = 64 * 1024;
 
 export class FramingError extends Error {
   override name = "FramingError";
@@ -63,6 +65,7 @@ export class FrameDecoder {
   #lens: number[] = []; // its frame lengths, once validated
   readonly #assemble: boolean;
   #assembly: Assembly | null = null;
+  #directBytes = 0;
 
   /**
    * `assemble`: the reader keeps the frames, not the stream bytes (an endpoint, not a forwarder):
@@ -77,6 +80,11 @@ export class FrameDecoder {
 
   get buffered(): number {
     return this.#buffered;
+  }
+
+  /** Bytes that were read straight into their frames (`pushDirect`), none copied out of a read buffer. */
+  get directBytes(): number {
+    return this.#directBytes;
   }
 
   /**
@@ -117,6 +125,29 @@ export class FrameDecoder {
       out.push(split(raw, this.#lens));
     }
     return out;
+  }
+
+  /**
+   * Where the next read may go directly, or null: the rest of the big binary frame being
+   * assembled. A socket that reads there saves the copy out of its read buffer, and then reports
+   * the bytes with `pushDirect`. The view ends where the frame ends, so a read cannot spill into
+   * what follows.
+   */
+  directTarget(): Buffer | null {
+    return this.#assembly?.target(DIRECT_READ_MIN) ?? null;
+  }
+
+  /** `n` bytes were read into the view the last `directTarget()` gave; returns the message they complete, if any. */
+  pushDirect(n: number): RawMessage[] {
+    const a = this.#assembly;
+    if (a === null) throw new FramingError("bytes read into a frame that is not being assembled");
+    a.advance(n);
+    this.#directBytes += n;
+    if (a.pos < a.need) return [];
+    this.#assembly = null;
+    this.#need = -1;
+    this.#checked = false;
+    return [a.message()];
   }
 
   /** Begin streaming the head message into its frames: what is buffered goes in now, the rest as it comes. */
@@ -217,8 +248,8 @@ class Assembly {
   pos = 0;
   readonly #frames: Buffer[] = [];
   readonly #lens: number[];
-  /** Message byte ranges and where they go. */
-  readonly #segments: Array<{ start: number; end: number; dest: Buffer; at: number }> = [];
+  /** Message byte ranges and where they go; `own`: a frame's own buffer. */
+  readonly #segments: Array<{ start: number; end: number; dest: Buffer; at: number; own: boolean }> = [];
   #segment = 0;
 
   constructor(lens: number[], need: number) {
@@ -229,15 +260,15 @@ class Assembly {
     const rest = Buffer.allocUnsafe(restSize);
     let offset = 8 + 4 * lens.length;
     let restAt = offset;
-    this.#segments.push({ start: 0, end: offset, dest: rest, at: 0 });
+    this.#segments.push({ start: 0, end: offset, dest: rest, at: 0, own: false });
     lens.forEach((len, i) => {
       if (own[i]) {
         const dest = Buffer.allocUnsafeSlow(len);
         this.#frames.push(dest);
-        this.#segments.push({ start: offset, end: offset + len, dest, at: 0 });
+        this.#segments.push({ start: offset, end: offset + len, dest, at: 0, own: true });
       } else {
         this.#frames.push(rest.subarray(restAt, restAt + len));
-        this.#segments.push({ start: offset, end: offset + len, dest: rest, at: restAt });
+        this.#segments.push({ start: offset, end: offset + len, dest: rest, at: restAt, own: false });
         restAt += len;
       }
       offset += len;
@@ -255,6 +286,21 @@ class Assembly {
       this.pos += take;
       if (this.pos === seg.end) this.#segment += 1;
     }
+  }
+
+  /** The rest of the current segment, if it is a frame's own buffer with at least `min` bytes to come. */
+  target(min: number): Buffer | null {
+    const seg = this.#segments[this.#segment];
+    if (seg === undefined || !seg.own || seg.end - this.pos < min) return null;
+    return seg.dest.subarray(this.pos - seg.start);
+  }
+
+  /** `n` bytes were written into the view `target` gave. */
+  advance(n: number): void {
+    const seg = this.#segments[this.#segment]!;
+    if (!seg.own || this.pos + n > seg.end) throw new FramingError("a direct read ran past its frame");
+    this.pos += n;
+    if (this.pos === seg.end) this.#segment += 1;
   }
 
   message(): RawMessage {

@@ -1,0 +1,132 @@
+/**
+ * What bulk data costs on this machine, apart from any protocol: 100 MB between two Node processes
+ * over a Unix socket, received four ways (copied out of a read buffer into fresh memory; read
+ * straight into fresh memory; straight into reused memory; straight into fresh memory with glibc
+ * keeping freed memory). Then tsparallel's own 100 MB push and pull of new arrays, on clusters
+ * whose engines run with the default allocator settings and with `GLIBC_TUNABLES=""`, in
+ * alternating rounds. Not a benchmark (no peers, no targets): the figures of docs/performance.md
+ * ("Bulk data").
+ *
+ *   npm run build && node --import tsx bench/probe/bulk.ts [--mb 100] [--reps 8] [--rounds 3]
+ */
+import { fork } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Cluster } from "tsparallel";
+import { probeArgs } from "./args.ts";
+
+const KEEP_FREED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=134217728";
+type Mode = "copy-fresh" | "direct-fresh" | "direct-reused";
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** The receiving process: reads `bytes` per round the chosen way, then answers one byte. */
+function receiver(path: string, bytes: number, mode: Mode): void {
+  const shared = Buffer.allocUnsafe(256 * 1024);
+  let dest: Buffer | null = null;
+  let got = 0;
+  const into = () => (dest ??= Buffer.allocUnsafe(bytes));
+  const done = () => {
+    got = 0;
+    if (mode !== "direct-reused") dest = null;
+    socket.write("k");
+  };
+  const socket = connect({
+    path,
+    onread: {
+      buffer: mode === "copy-fresh" ? shared : () => into().subarray(got),
+      callback: (n: number, buf: Uint8Array) => {
+        if (mode === "copy-fresh") into().set(buf.subarray(0, n), got);
+        got += n;
+        if (got >= bytes) done();
+        return true;
+      },
+    },
+  });
+}
+
+/** One raw run: MB/s (median of `reps` round trips of `bytes` and a one-byte answer). */
+async function raw(bytes: number, reps: number, mode: Mode, env: NodeJS.ProcessEnv): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "tsp-bulk-"));
+  const path = join(dir, "s.sock");
+  const data = Buffer.alloc(bytes, 1);
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      const server = createServer((c) => {
+        const times: number[] = [];
+        const go = () => {
+          const t = performance.now();
+          c.write(data);
+          c.once("data", () => {
+            times.push(performance.now() - t);
+            if (times.length < reps + 1) return go();
+            child.kill();
+            server.close();
+            resolve(bytes / 1e6 / (median(times.slice(1)) / 1000));
+          });
+        };
+        go();
+      });
+      const child = fork(new URL(import.meta.url).pathname, ["--receiver", path, String(bytes), mode], {
+        env: { ...process.env, ...env }, execArgv: ["--import", "tsx"],
+      });
+      child.once("error", reject);
+      server.listen(path);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** tsparallel: push then pull of new `bytes`-sized Float64Arrays to one engine; MB/s each way. */
+async function cluster(bytes: number, reps: number, env: Record<string, string>): Promise<[number, number]> {
+  const c = new Cluster({ n: 1, env, clusterId: `bulk-${process.pid}-${Math.random().toString(36).slice(2, 8)}` });
+  const rc = await c.startAndConnect();
+  try {
+    const dv = rc.directView(0);
+    const push: number[] = [];
+    const pull: number[] = [];
+    for (let i = 0; i <= reps; i++) {
+      const a = new Float64Array(bytes / 8);
+      a[1] = i;
+      let t = performance.now();
+      await dv.push({ a });
+      push.push(performance.now() - t);
+      t = performance.now();
+      const b = (await dv.pull("a")) as Float64Array;
+      pull.push(performance.now() - t);
+      if (b[1] !== i) throw new Error("pulled the wrong array");
+    }
+    const rate = (ms: number[]) => bytes / 1e6 / (median(ms.slice(1)) / 1000);
+    return [rate(push), rate(pull)];
+  } finally {
+    await rc.close();
+    await c.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = probeArgs(process.argv.slice(2), { mb: 100, reps: 8, rounds: 3 });
+  const bytes = args.mb * 1024 * 1024;
+  console.log(`raw Unix socket, ${args.mb} MB per round trip, median of ${args.reps}:`);
+  const cases: Array<[string, Mode, NodeJS.ProcessEnv]> = [
+    ["copied out of a 256 KB read buffer into fresh memory", "copy-fresh", { GLIBC_TUNABLES: "" }],
+    ["read straight into fresh memory", "direct-fresh", { GLIBC_TUNABLES: "" }],
+    ["read straight into reused memory", "direct-reused", { GLIBC_TUNABLES: "" }],
+    ["read straight into fresh memory, glibc keeping freed memory", "direct-fresh", { GLIBC_TUNABLES: KEEP_FREED }],
+  ];
+  for (const [label, mode, env] of cases) console.log(`  ${(await raw(bytes, args.reps, mode, env)).toFixed(0).padStart(6)} MB/s  ${label}`);
+  console.log(`tsparallel push / pull of new ${args.mb} MB arrays, one engine, alternating rounds (MB/s):`);
+  const rows: Record<string, Array<[number, number]>> = { default: [], 'GLIBC_TUNABLES=""': [] };
+  for (let r = 0; r < args.rounds; r++) {
+    const order = r % 2 === 0 ? ["default", 'GLIBC_TUNABLES=""'] : ['GLIBC_TUNABLES=""', "default"];
+    for (const k of order) rows[k]!.push(await cluster(bytes, args.reps, k === "default" ? {} : { GLIBC_TUNABLES: "" }));
+  }
+  for (const [k, rs] of Object.entries(rows)) {
+    console.log(`  engines ${k.padEnd(18)} push ${rs.map((x) => x[0].toFixed(0)).join(" ")}  pull ${rs.map((x) => x[1].toFixed(0)).join(" ")}`);
+  }
+}
+
+if (process.argv[2] === "--receiver") receiver(process.argv[3]!, Number(process.argv[4]), process.argv[5] as Mode);
+else await main();
