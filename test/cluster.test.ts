@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Client, Cluster, listClusters } from "tsparallel";
+import { defaultRemoteCommand, ENGINE_MALLOC_TUNABLES } from "tsparallel/internal";
 import { alive, TEST_DIR, until } from "./helpers.ts";
 
 const run = promisify(execFile);
@@ -82,6 +83,43 @@ describe("cluster - lifecycle", () => {
     } finally {
       await cluster.stop();
     }
+  });
+
+  it("engines start with glibc keeping freed memory for the next large arrays; env GLIBC_TUNABLES='' opts out; the controller keeps glibc's defaults", async () => {
+    const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    const mine = process.env.GLIBC_TUNABLES; // a value of the caller's own wins
+    const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+    // what an engine keeps mapped after it drops a 100 MB array (and collects it)
+    const kept: Record<string, number> = {};
+    for (const [name, env] of [["default", {}], ["opt-out", { GLIBC_TUNABLES: "" }]] as const) {
+      const cluster = new Cluster({ n: 1, profile: "malloc", env: { ...env, NODE_OPTIONS: "--expose-gc" } });
+      try {
+        const rc = await cluster.startAndConnect();
+        const dv = rc.directView(0);
+        const seen = await dv.applySync(() => process.env.GLIBC_TUNABLES ?? null);
+        assert.equal(seen, name === "default" ? (mine ?? ENGINE_MALLOC_TUNABLES) : "", `${name}: the engine's GLIBC_TUNABLES`);
+        const controllerEnv = environ(cluster.pids.controller!).find((v) => v.startsWith("GLIBC_TUNABLES="));
+        const expected = name === "default" ? (mine === undefined ? undefined : `GLIBC_TUNABLES=${mine}`) : "GLIBC_TUNABLES=";
+        assert.equal(controllerEnv, expected, `${name}: the controller's GLIBC_TUNABLES`);
+        const pid = cluster.pids.engines[0]!;
+        await dv.execute("gc(); gc();");
+        const idle = rssMb(pid);
+        await dv.push({ big: new Float64Array(100 * 1024 * 1024 / 8) });
+        await dv.execute("big = null; gc(); gc();");
+        await new Promise((r) => setTimeout(r, 200));
+        kept[name] = rssMb(pid) - idle;
+        await rc.close();
+      } finally {
+        await cluster.stop();
+      }
+    }
+    if (mine === undefined) {
+      assert.ok(kept.default! > 60, `the default keeps the freed 100 MB mapped for reuse (kept ${kept.default!.toFixed(0)} MB)`);
+      assert.ok(kept["opt-out"]! < 40, `GLIBC_TUNABLES='' gives it back (kept ${kept["opt-out"]!.toFixed(0)} MB)`);
+    }
+    // engines started over ssh get the same settings through the remote command
+    assert.match(defaultRemoteCommand({}), new RegExp(`^env GLIBC_TUNABLES=${mine ?? ENGINE_MALLOC_TUNABLES} `));
+    assert.match(defaultRemoteCommand({ GLIBC_TUNABLES: "" }), /^env GLIBC_TUNABLES= /);
   });
 
   it("rejects unknown options by name", () => {
