@@ -22,3 +22,4 @@ export { formatProgress } from "./client/progress.js";
 export { stopRecordedCluster } from "./cluster/cluster.js";
 export { ENGINE_MALLOC_TUNABLES } from "./cluster/launcher.js";
 export { defaultRemoteCommand } from "./cluster/ssh.js";
+export { kPrecise } from "./client/metadata.js";

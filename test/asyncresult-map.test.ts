@@ -343,3 +343,17 @@ describe("asyncresult - AsyncHubResult", () => {
     await assert.rejects(hr.get(30), /00000000-0000-0000-0000-000000000000/);
   });
 });
+
+describe("asyncresult - what a client keeps per task", () => {
+  // API.md: results and metadata stay until purgeResults, so their size is what a long session
+  // costs, and what every full GC walks (docs/performance.md). 814 bytes before times were kept as
+  // small integers and small result arrays at their exact size; ~670 since.
+  it("a finished no-op task costs under 740 bytes of client heap until purged, and about its msg id after", async () => {
+    const script = fileURLToPath(new URL("./fixtures/retained.mjs", import.meta.url));
+    const { stdout } = await run(process.execPath, ["--expose-gc", script, "20000"], { timeout: 120_000 });
+    const r = JSON.parse(stdout.trim().split("\n").pop()!) as { tasks: number; perTask: number; perTaskAfterPurge: number };
+    assert.equal(r.tasks, 20000);
+    assert.ok(r.perTask < 740, `kept ${r.perTask.toFixed(0)} bytes per task`);
+    assert.ok(r.perTaskAfterPurge < 200, `kept ${r.perTaskAfterPurge.toFixed(0)} bytes per task after purgeResults("all") (rc.history stays)`);
+  });
+});

@@ -8,6 +8,7 @@ import { Writable } from "node:stream";
 import { inspect } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { ExecuteReply, RemoteError, TaskMetadata, TimeoutError, type Client } from "tsparallel";
+import { kPrecise } from "tsparallel/internal";
 import { nap, sleep, startCluster, until, type Running } from "./helpers.js";
 
 let running: Running;
@@ -233,6 +234,28 @@ describe("asyncresult - metadata", () => {
     const json = JSON.parse(JSON.stringify(m)) as Record<string, unknown>;
     assert.equal(json.completed, m.completed!.toISOString());
     assert.equal(json.engineUuid, m.engineUuid);
+  });
+
+  it("metadata times keep microseconds, unknown times, and clocks decades off (no process)", () => {
+    const m = new TaskMetadata("t");
+    const cases: Array<[string, number]> = [
+      ["2026-11-26T08:00:00.123456Z", Date.UTC(2026, 10, 26, 8, 0, 0) + 123.456],
+      ["2019-12-31T23:59:59.999999Z", Date.UTC(2019, 11, 31, 23, 59, 59) + 999.999],
+      ["1970-01-01T00:00:01.000001Z", 1000.001], // an engine whose clock was never set
+      ["2100-01-01T00:00:00.5Z", Date.UTC(2100, 0, 1) + 500],
+    ];
+    for (const [iso, ms] of cases) {
+      m.setTime("started", ms);
+      assert.equal(m.started!.toISOString(), new Date(Math.floor(ms)).toISOString(), iso);
+      const back = m[kPrecise].started!;
+      assert.ok(Math.abs(back - ms) < 1e-4, `${iso}: ${back} kept to the microsecond (${ms})`);
+    }
+    m.setTime("completed", null);
+    m.setTime("received", Number.NaN);
+    assert.deepEqual([m.completed, m.received, m.submitted], [null, null, null]);
+    m.setTime("received", 1000.5);
+    m.setTime("received", Date.UTC(2030, 0, 1));
+    assert.equal(m.received!.toISOString(), "2030-01-01T00:00:00.000Z", "a far time replaced by a near one");
   });
 
   it("a failed task's metadata: status 'error' and its RemoteError", async () => {

@@ -46,11 +46,15 @@ export class TaskMetadata {
   after: string[] = NONE;
   follow: string[] = NONE;
   label: string | null = null;
-  // NaN: not known (yet)
-  #submitted = Number.NaN;
-  #started = Number.NaN;
-  #completed = Number.NaN;
-  #received = Number.NaN;
+  // each time as whole seconds since 2020 and the microseconds within (see packSeconds)
+  #submittedS = NO_TIME;
+  #submittedU = 0;
+  #startedS = NO_TIME;
+  #startedU = 0;
+  #completedS = NO_TIME;
+  #completedU = 0;
+  #receivedS = NO_TIME;
+  #receivedU = 0;
 
   constructor(msgId: string) {
     this.msgId = msgId;
@@ -58,44 +62,66 @@ export class TaskMetadata {
 
   /** When the client sent the request. */
   get submitted(): Date | null {
-    return toDate(this.#submitted);
+    return toDate(this.#precise("submitted"));
   }
 
   /** When the engine started the task (engine clock). */
   get started(): Date | null {
-    return toDate(this.#started);
+    return toDate(this.#precise("started"));
   }
 
   /** When the engine finished it (engine clock). */
   get completed(): Date | null {
-    return toDate(this.#completed);
+    return toDate(this.#precise("completed"));
   }
 
   /** When the client read the reply. */
   get received(): Date | null {
-    return toDate(this.#received);
+    return toDate(this.#precise("received"));
   }
 
   /** The precise times (internal). */
   get [kPrecise](): PreciseTimes {
-    return { submitted: orNull(this.#submitted), started: orNull(this.#started), completed: orNull(this.#completed), received: orNull(this.#received) };
+    return {
+      submitted: this.#precise("submitted"), started: this.#precise("started"),
+      completed: this.#precise("completed"), received: this.#precise("received"),
+    };
   }
 
   /** Set a timestamp from precise epoch milliseconds (null or NaN: unknown). */
   setTime(field: keyof PreciseTimes, ms: number | null): void {
-    const v = ms ?? Number.NaN;
+    const seconds = packSeconds(ms);
+    const micros = seconds === NO_TIME || seconds === FAR_TIME ? 0 : packMicros(ms!, seconds);
+    if (seconds === FAR_TIME) (farTimes.get(this) ?? farTimes.set(this, {}).get(this)!)[field] = ms!;
     switch (field) {
       case "submitted":
-        this.#submitted = v;
+        this.#submittedS = seconds;
+        this.#submittedU = micros;
         return;
       case "started":
-        this.#started = v;
+        this.#startedS = seconds;
+        this.#startedU = micros;
         return;
       case "completed":
-        this.#completed = v;
+        this.#completedS = seconds;
+        this.#completedU = micros;
         return;
       case "received":
-        this.#received = v;
+        this.#receivedS = seconds;
+        this.#receivedU = micros;
+    }
+  }
+
+  #precise(field: keyof PreciseTimes): number | null {
+    switch (field) {
+      case "submitted":
+        return unpack(this, field, this.#submittedS, this.#submittedU);
+      case "started":
+        return unpack(this, field, this.#startedS, this.#startedU);
+      case "completed":
+        return unpack(this, field, this.#completedS, this.#completedU);
+      case "received":
+        return unpack(this, field, this.#receivedS, this.#receivedU);
     }
   }
 
@@ -114,6 +140,31 @@ export class TaskMetadata {
   }
 }
 
-function orNull(ms: number): number | null {
-  return Number.isNaN(ms) ? null : ms;
+/*
+ * A client keeps every task's metadata until purgeResults. A number field that is not a small
+ * integer is a separate heap object in V8 (a boxed double): four per task, a third of the objects
+ * every full GC marks. So each time is kept as two small integers (stored in the object itself):
+ * whole seconds since 2020-01-01 and the microseconds within. Times more than ~34 years away
+ * (an engine whose clock is unset) keep their double in a side table.
+ */
+const EPOCH_MS = Date.UTC(2020, 0, 1);
+const SMI_LIMIT = 2 ** 30 - 2;
+const NO_TIME = -(2 ** 30);
+const FAR_TIME = NO_TIME + 1;
+const farTimes = new WeakMap<TaskMetadata, Partial<PreciseTimes>>();
+
+function packSeconds(ms: number | null): number {
+  if (ms === null || Number.isNaN(ms)) return NO_TIME;
+  const seconds = Math.floor((ms - EPOCH_MS) / 1000);
+  return Math.abs(seconds) <= SMI_LIMIT ? seconds : FAR_TIME;
+}
+
+function packMicros(ms: number, seconds: number): number {
+  return Math.round((ms - EPOCH_MS - seconds * 1000) * 1000);
+}
+
+function unpack(md: TaskMetadata, field: keyof PreciseTimes, seconds: number, micros: number): number | null {
+  if (seconds === NO_TIME) return null;
+  if (seconds === FAR_TIME) return farTimes.get(md)?.[field] ?? null;
+  return EPOCH_MS + seconds * 1000 + micros / 1000;
 }

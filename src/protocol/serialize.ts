@@ -233,7 +233,8 @@ function readSmall(r: { p: Uint8Array; at: number }, depth: number): unknown {
         a.push(x);
       }
       if (p[r.at++] !== TAG.arrayEnd || readVarint(r) !== 0 || readVarint(r) !== n) return NOT_SMALL;
-      return a;
+      // push() left room for 17 elements; a client keeps results until purged: keep them exact
+      return a.length < 17 ? a.slice() : a;
     }
     default:
       return NOT_SMALL;
