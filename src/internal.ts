@@ -20,6 +20,6 @@ export type { TaskRecord } from "./controller/db/record.js";
 export { partitionSizes, chunkSizes, concatParts } from "./client/sequences.js";
 export { formatProgress } from "./client/progress.js";
 export { stopRecordedCluster } from "./cluster/cluster.js";
-export { ENGINE_MALLOC_TUNABLES } from "./cluster/launcher.js";
+export { ENGINE_MALLOC_TUNABLES } from "./engine/malloc.js";
 export { defaultRemoteCommand } from "./cluster/ssh.js";
 export { kPrecise } from "./client/metadata.js";

@@ -85,7 +85,7 @@ describe("cluster - lifecycle", () => {
     }
   });
 
-  it("engines start with glibc keeping freed memory for the next large arrays; env GLIBC_TUNABLES='' opts out; the controller keeps glibc's defaults", async () => {
+  it("engines start with glibc keeping freed memory for the next large arrays (their user code does not inherit it); env GLIBC_TUNABLES='' opts out; the controller keeps glibc's defaults", async () => {
     const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
     const mine = process.env.GLIBC_TUNABLES; // a value of the caller's own wins
     const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
@@ -96,12 +96,20 @@ describe("cluster - lifecycle", () => {
       try {
         const rc = await cluster.startAndConnect();
         const dv = rc.directView(0);
+        const pid = cluster.pids.engines[0]!;
+        // glibc splits the variable's text in place (":" becomes NUL) as it reads it at start
+        const want = name === "default" ? (mine ?? ENGINE_MALLOC_TUNABLES) : "";
+        const raw = readFileSync(`/proc/${pid}/environ`, "utf8");
+        const at = raw.indexOf("GLIBC_TUNABLES=");
+        assert.ok(at >= 0, `${name}: the engine started with GLIBC_TUNABLES`);
+        const started = raw.slice(at + "GLIBC_TUNABLES=".length, at + "GLIBC_TUNABLES=".length + want.length).replaceAll("\0", ":");
+        assert.equal(started, want, `${name}: the engine started with`);
+        // the user's code, and what it starts, get the user's own environment back
         const seen = await dv.applySync(() => process.env.GLIBC_TUNABLES ?? null);
-        assert.equal(seen, name === "default" ? (mine ?? ENGINE_MALLOC_TUNABLES) : "", `${name}: the engine's GLIBC_TUNABLES`);
+        assert.equal(seen, name === "default" ? (mine === ENGINE_MALLOC_TUNABLES ? null : (mine ?? null)) : "", `${name}: GLIBC_TUNABLES in the engine's process.env`);
         const controllerEnv = environ(cluster.pids.controller!).find((v) => v.startsWith("GLIBC_TUNABLES="));
         const expected = name === "default" ? (mine === undefined ? undefined : `GLIBC_TUNABLES=${mine}`) : "GLIBC_TUNABLES=";
         assert.equal(controllerEnv, expected, `${name}: the controller's GLIBC_TUNABLES`);
-        const pid = cluster.pids.engines[0]!;
         await dv.execute("gc(); gc();");
         const idle = rssMb(pid);
         await dv.push({ big: new Float64Array(100 * 1024 * 1024 / 8) });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ConnectionInfo } from "../protocol/connfile.js";
 import { ensureDir, logDir, pidAlive, processCommandLine } from "../protocol/connfile.js";
+import { ENGINE_MALLOC_TUNABLES } from "../engine/malloc.js";
 
 export interface Launched {
   pid: number;
@@ -16,18 +17,6 @@ export interface Launched {
   child: ChildProcess | null;
   exited: Promise<void>;
 }
-
-/**
- * glibc's allocator settings for the engines we start, unless the environment sets its own
- * `GLIBC_TUNABLES`: large blocks come from the heap instead of a fresh `mmap` each, and up to
- * 128 MB freed at the heap's top stay mapped. A 100 MB array received into fresh memory costs
- * ~25 000 page faults (~70 ms on this kind of VM, more than the transfer itself); into reused
- * memory, none. MPI libraries tune malloc the same way for the same reason. The price: an engine's
- * resident memory stays nearer its peak once it has held large arrays (docs/performance.md has the
- * figures). Ignored by other C libraries. The controller keeps glibc's defaults: it does not
- * receive direct-view data, and a hub that gives memory back matters more than its bulk speed.
- */
-export const ENGINE_MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=134217728";
 
 /** The environment of a process we start: ours, the caller's extra variables, and `tunables` unless either sets GLIBC_TUNABLES. */
 export function childEnv(extra: NodeJS.ProcessEnv, tunables: string | null): NodeJS.ProcessEnv {

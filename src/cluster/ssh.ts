@@ -10,7 +10,8 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { ConnectionInfo } from "../protocol/connfile.js";
 import { ensureDir, logDir } from "../protocol/connfile.js";
-import { cliCommand, ENGINE_MALLOC_TUNABLES, type Launched } from "./launcher.js";
+import { ENGINE_MALLOC_TUNABLES } from "../engine/malloc.js";
+import { cliCommand, type Launched } from "./launcher.js";
 
 export interface SshEngineLaunch {
   profile: string;

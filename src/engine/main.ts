@@ -4,6 +4,7 @@ import { pidAlive, readConnectionFile, type ConnectionInfo } from "../protocol/c
 import type { Transport } from "../protocol/dial.js";
 import { jsonLogger, type LogLevel } from "../protocol/log.js";
 import { Engine } from "./engine.js";
+import { forgetLauncherTunables } from "./malloc.js";
 
 export interface EngineMainOptions {
   file?: string;
@@ -51,6 +52,7 @@ async function infoFromStdin(timeoutMs = 30_000): Promise<ConnectionInfo> {
 }
 
 export async function runEngine(opts: EngineMainOptions): Promise<void> {
+  forgetLauncherTunables();
   const fromStdin = opts.file === "-";
   const info = fromStdin ? await infoFromStdin() : engineConnectionInfo(opts.file);
   const log = jsonLogger("engine", opts.logLevel ?? "info");
