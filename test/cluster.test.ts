@@ -121,7 +121,9 @@ describe("cluster - lifecycle", () => {
         await cluster.stop();
       }
     }
-    if (mine === undefined) {
+    // the setting is glibc's: other C libraries ignore it (the engines then give memory back either way)
+    const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime !== undefined;
+    if (mine === undefined && glibc) {
       assert.ok(kept.default! > 60, `the default keeps the freed 100 MB mapped for reuse (kept ${kept.default!.toFixed(0)} MB)`);
       assert.ok(kept["opt-out"]! < 40, `GLIBC_TUNABLES='' gives it back (kept ${kept["opt-out"]!.toFixed(0)} MB)`);
     }
