@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { ConnectionInfo } from "../protocol/connfile.js";
 import { ensureDir, logDir } from "../protocol/connfile.js";
 import { ENGINE_MALLOC_TUNABLES } from "../engine/malloc.js";
-import { cliCommand, type Launched } from "./launcher.js";
+import { childEnv, cliCommand, type Launched } from "./launcher.js";
 
 export interface SshEngineLaunch {
   profile: string;
@@ -38,7 +38,7 @@ export function shellQuote(arg: string): string {
  * install), with the allocator settings of local engines (`env` works in any login shell).
  */
 export function defaultRemoteCommand(env: NodeJS.ProcessEnv = {}): string {
-  const tunables = env.GLIBC_TUNABLES ?? process.env.GLIBC_TUNABLES ?? ENGINE_MALLOC_TUNABLES;
+  const tunables = childEnv(env, ENGINE_MALLOC_TUNABLES).GLIBC_TUNABLES!;
   return ["env", `GLIBC_TUNABLES=${tunables}`, process.execPath, ...cliCommand()].map(shellQuote).join(" ");
 }
 

@@ -195,7 +195,7 @@ export class Connection extends EventEmitter<Events> {
     if (opts.reader !== undefined) {
       opts.reader.deliver = (chunk) => this.#onData(chunk, true);
       opts.reader.target = () => this.#decoder.directTarget();
-      opts.reader.direct = (n) => this.#onDirect(n);
+      opts.reader.direct = (n) => this.#onData(n, false);
     } else socket.on("data", (chunk: Buffer) => this.#onData(chunk, false));
     socket.on("drain", () => this.emit("drain"));
     socket.on("error", (err) => (this.#closeError ??= err));
@@ -354,19 +354,11 @@ export class Connection extends EventEmitter<Events> {
 
   // ---- input ----------------------------------------------------------------------------------
 
-  #onData(chunk: Buffer, transient: boolean): void {
-    this.#decoded(() => this.#decoder.push(chunk, transient));
-  }
-
-  /** Bytes read straight into the frame being assembled. */
-  #onDirect(n: number): void {
-    this.#decoded(() => this.#decoder.pushDirect(n));
-  }
-
-  #decoded(decode: () => RawMessage[]): void {
+  /** What a read brought: a chunk, or the number of bytes read straight into the frame being assembled. */
+  #onData(chunk: Buffer | number, transient: boolean): void {
     let messages: RawMessage[];
     try {
-      messages = decode();
+      messages = typeof chunk === "number" ? this.#decoder.pushDirect(chunk) : this.#decoder.push(chunk, transient);
     } catch (err) {
       this.#garbage(err as Error);
       return;

@@ -143,11 +143,7 @@ export class FrameDecoder {
     if (a === null) throw new FramingError("bytes read into a frame that is not being assembled");
     a.advance(n);
     this.#directBytes += n;
-    if (a.pos < a.need) return [];
-    this.#assembly = null;
-    this.#need = -1;
-    this.#checked = false;
-    return [a.message()];
+    return a.pos < a.need ? [] : [this.#assembled(a)];
   }
 
   /** Begin streaming the head message into its frames: what is buffered goes in now, the rest as it comes. */
@@ -163,11 +159,16 @@ export class FrameDecoder {
     const n = Math.min(chunk.length, a.need - a.pos);
     a.write(chunk, n);
     if (a.pos < a.need) return null;
-    out.push(a.message());
+    out.push(this.#assembled(a));
+    return n < chunk.length ? chunk.subarray(n) : null;
+  }
+
+  /** The message being assembled is complete: the decoder moves on to the next. */
+  #assembled(a: Assembly): RawMessage {
     this.#assembly = null;
     this.#need = -1;
     this.#checked = false;
-    return n < chunk.length ? chunk.subarray(n) : null;
+    return a.message();
   }
 
   #peekU32(offset: number): number {
