@@ -21,5 +21,6 @@ export { partitionSizes, chunkSizes, concatParts } from "./client/sequences.js";
 export { formatProgress } from "./client/progress.js";
 export { stopRecordedCluster } from "./cluster/cluster.js";
 export { ENGINE_MALLOC_TUNABLES } from "./engine/malloc.js";
+export { TaskClaims } from "./engine/claims.js";
 export { defaultRemoteCommand } from "./cluster/ssh.js";
 export { kPrecise } from "./client/metadata.js";

@@ -5,7 +5,7 @@ import v8 from "node:v8";
 import { describe, it } from "node:test";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -360,30 +360,41 @@ describe("wire - sockets reading into a large frame's own buffer", () => {
 });
 
 describe("wire - writes per turn", () => {
-  it("small writes wait for the end of the turn; a long run of them goes out as it passes 64 KB, in order", async () => {
+  it("small writes wait for the end of the turn; a run's head goes out past 4 KB, the rest in 64 KB runs, in order", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tsp-write-"));
     const path = join(dir, "s.sock");
     const received: Buffer[] = [];
     const server: Server = createServer((peer) => peer.on("data", (d: Buffer) => received.push(d)));
+    let socket: Socket | null = null;
     try {
       await new Promise<void>((resolve) => server.listen(path, resolve));
-      const socket = connect(path);
+      socket = connect(path);
       await once(socket, "connect");
       const silent = { debug() {}, info() {}, warn() {}, error() {} };
       const conn = new Connection(socket, { auth, history: new DigestHistory(), verifyBuffers: true, log: silent, stats: new DropStats() });
       const chunk = (i: number) => Buffer.alloc(1000, i % 251);
-      const handed = () => socket.bytesWritten + socket.writableLength;
-      for (let i = 0; i < 10; i++) conn.write([chunk(i)]);
-      assert.equal(handed(), 0, "10 kB: nothing handed to the socket during the turn");
-      for (let i = 10; i < 70; i++) conn.write([chunk(i)]);
-      assert.ok(handed() >= 64 * 1000, `past 64 KB the run went out at once (${handed()} bytes handed)`);
-      for (let i = 70; i < 75; i++) conn.write([chunk(i)]);
-      const expected = Buffer.concat(Array.from({ length: 75 }, (_, i) => chunk(i)));
+      const s = socket;
+      const handed = () => s.bytesWritten + s.writableLength;
+      for (let i = 0; i < 4; i++) conn.write([chunk(i)]);
+      assert.equal(handed(), 0, "4 kB: nothing handed to the socket during the turn");
+      conn.write([chunk(4)]);
+      assert.equal(handed(), 5000, "past 4 KB the head of the run went out at once");
+      for (let i = 5; i < 70; i++) conn.write([chunk(i)]);
+      assert.equal(handed(), 5000, "after the head, writes gather up to 64 KB");
+      conn.write([chunk(70)]);
+      assert.equal(handed(), 71_000, "past 64 KB more the run went out at once");
+      for (let i = 71; i < 75; i++) conn.write([chunk(i)]);
+      assert.equal(handed(), 71_000);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(handed(), 75_000, "the end of the turn handed the rest");
+      for (let i = 75; i < 80; i++) conn.write([chunk(i)]);
+      assert.equal(handed(), 80_000, "a new turn starts over: its head went out past 4 KB");
+      const expected = Buffer.concat(Array.from({ length: 80 }, (_, i) => chunk(i)));
       const deadline = Date.now() + 20_000;
       while (Buffer.concat(received).length < expected.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       assert.ok(Buffer.concat(received).equals(expected), "every byte arrived, in order");
-      socket.destroy();
     } finally {
+      socket?.destroy(); // also when an assertion failed: an open socket would keep the runner waiting
       server.close();
       rmSync(dir, { recursive: true, force: true });
     }

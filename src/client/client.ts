@@ -49,6 +49,12 @@ export interface ControllerStats {
   unassigned: number;
   scheme: string;
   hwm: number;
+  /**
+   * Early handoff (docs/views.md): load-balanced tasks handed to a busy engine ahead of time,
+   * those taken back for an engine that freed up first, and take-backs that came too late (the
+   * engine had started the task).
+   */
+  early: { handed: number; takenBack: number; tooLate: number };
   /** Messages and connections the controller dropped, by reason (bad signature, replay, garbage…). */
   dropped: Record<string, number>;
   droppedTotal: number;

@@ -144,6 +144,7 @@ export class Hub {
     return {
       status: "ok", engines: this.engines.size, clients: this.clients.size, tasks: this.db.size,
       unassigned: this.scheduler.unassigned, scheme: this.scheduler.schemeName, hwm: this.scheduler.hwm,
+      early: { ...this.scheduler.earlyStats },
       dropped: this.#opts.stats.toJSON(), droppedTotal: this.#opts.stats.total,
     };
   }
@@ -305,12 +306,24 @@ export class Hub {
 
   #schedulerHost() {
     return {
-      assign: (job: Job, engineId: number) => {
+      assign: (job: Job, engineId: number, idle: boolean) => {
         const e = this.engines.get(engineId)!;
         this.db.update(job.msgId, { engineId, engineUuid: e.uuid });
         this.forward(e.conn, job.raw, null);
-        if (this.#sendAtOnce) e.conn.flush();
+        // an idle engine gets its task now, not after the rest of this batch of messages is handled
+        if (idle || this.#sendAtOnce) e.conn.flush();
       },
+      takeBack: (job: Job, engineId: number) => {
+        const heart = this.engines.get(engineId)?.heart ?? null;
+        if (heart === null || !heart.open) return false;
+        this.send(heart, "take_back_request", { msg_id: job.msgId });
+        heart.flush();
+        return true;
+      },
+      renew: (job: Job) => {
+        job.raw = resigned(this.#opts.auth, job.raw);
+      },
+      aborted: (job: Job) => this.#abortedBeforeRun(job),
       fail: (job: Job, ename: string, evalue: string) => {
         if (this.db.has(job.msgId)) this.failTask(this.db.get(job.msgId), ename, evalue);
       },
@@ -339,15 +352,25 @@ export class Hub {
   #abort(conn: Connection, msg: Incoming): void {
     const ids = Array.isArray(msg.content.msg_ids) ? (msg.content.msg_ids as string[]) : null;
     const aborted: string[] = [];
-    for (const job of this.scheduler.abort(ids)) {
-      this.failTask(this.db.get(job.msgId), "TaskAborted", `task ${job.msgId} was aborted before it ran`, "aborted");
+    const { removed, takingBack } = this.scheduler.abort(ids);
+    for (const job of removed) {
+      this.#abortedBeforeRun(job);
       aborted.push(job.msgId);
     }
-    const hinted = Array.isArray(msg.content.engines) ? (msg.content.engines as number[]).filter((id) => this.engines.get(id) !== undefined) : [];
-    const engines = ids === null ? this.#targets(msg.content) : [...new Set([...this.#enginesHolding(ids), ...hinted])];
+    // tasks handed early are taken back from their engine's heart: that busy engine need not answer
+    const rest = ids?.filter((id) => !takingBack.has(id)) ?? null;
+    const needed = rest === null ? [] : this.#enginesHolding(rest);
+    const hinted = Array.isArray(msg.content.engines)
+      ? (msg.content.engines as number[]).filter((id) => this.engines.get(id) !== undefined && (needed.includes(id) || ![...takingBack.values()].includes(id)))
+      : [];
+    const engines = ids === null ? this.#targets(msg.content) : [...new Set([...needed, ...hinted])];
     this.#fanouts.start(conn, msg, "abort_request", engines, { msg_ids: ids }, "engine", (parts) => ({
       aborted: [...aborted, ...Object.values(parts).flatMap((p) => (Array.isArray(p.aborted) ? (p.aborted as string[]) : []))],
     }));
+  }
+
+  #abortedBeforeRun(job: Job): void {
+    this.failTask(this.db.get(job.msgId), "TaskAborted", `task ${job.msgId} was aborted before it ran`, "aborted");
   }
 
   #enginesHolding(ids: string[]): number[] {
@@ -434,6 +457,8 @@ export class Hub {
         this.#sendAtOnce = false;
       }
       if (verdict === "retry") return;
+      // the task was taken back from this engine and placed on another (a reply here is a leftover)
+      if (verdict === "unknown") return this.drop("reply from an engine that no longer holds the task", msg);
     } else {
       entry.direct.delete(msgId);
     }
@@ -530,8 +555,13 @@ export class Hub {
     this.#pendingHearts.delete(entry.uuid);
     entry.heart = conn;
     entry.lastBeat = Date.now();
+    this.scheduler.setCanTakeBack(entry.id, true);
+    conn.on("close", () => {
+      if (entry.heart === conn && this.engines.get(entry.id) === entry) this.scheduler.setCanTakeBack(entry.id, false);
+    });
     conn.on("message", (m) => {
       if (m.msgType === "pong") entry.lastBeat = Date.now();
+      else if (m.msgType === "take_back_reply") this.scheduler.tookBack(entry.id, String(m.content.msg_id), m.content.status === "taken");
       else if (!(m.msgType.endsWith("_reply") && this.#fanouts.reply(entry.id, m))) this.drop("unknown heart message", m);
     });
   }
@@ -563,6 +593,16 @@ export function replyType(requestType: string): string {
 export function errorContent(err: unknown): Json {
   const e = err instanceof Error ? err : new Error(String(err));
   return { status: "error", ename: e.name, evalue: e.message, traceback: e.stack ?? "", engine_info: {} };
+}
+
+/** The message signed anew, its header marked `resent` (a different signature: not a replay). */
+function resigned(auth: Authenticator, raw: Buffer[]): Buffer[] {
+  const m = decodeRaw(raw);
+  const part = (i: number) => JSON.parse(m.head[i]!.toString("utf8")) as Json;
+  const header = part(1);
+  header.resent = (typeof header.resent === "number" ? header.resent : 0) + 1;
+  const chunks = encodeMessage(auth, { header: header as unknown as Header, parent: part(2) as unknown as Header, metadata: part(3), content: part(4), buffers: m.buffers() });
+  return chunks.map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
 }
 
 /** Header and metadata of a raw message we made or stored. */

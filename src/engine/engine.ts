@@ -21,6 +21,7 @@ import { Namespace } from "./namespace.js";
 import { OutputCapture, type StreamName } from "./output.js";
 import { interruptedError, taskError } from "./errors.js";
 import { startSentinel } from "./sentinel.js";
+import { TaskClaims } from "./claims.js";
 import { DirectReport, LinkServer } from "./links.js";
 import { isThenable, mapChunk, packValue, resolveFunction, reviveArgs } from "./calls.js";
 import { dirname, join } from "node:path";
@@ -65,6 +66,8 @@ export class Engine {
   readonly #output: OutputCapture;
   #conn: Connection | null = null;
   #heart: Worker | null = null;
+  /** Shared with the heart: which tasks sent early the controller took back (claims.ts). */
+  readonly #claims = new TaskClaims();
   #sentinel: Worker | null = null;
   #queue: Task[] = [];
   #links: LinkServer | null = null;
@@ -190,7 +193,7 @@ export class Engine {
   #startHeart(): void {
     const url = new URL(import.meta.url.endsWith(".ts") ? "./heart.ts" : "./heart.js", import.meta.url);
     this.#heart = new Worker(url, {
-      workerData: { info: this.#config.info, transport: this.#config.transport, uuid: this.uuid },
+      workerData: { info: this.#config.info, transport: this.#config.transport, uuid: this.uuid, claims: this.#claims.buffer },
       stdout: false,
       stderr: false,
     });
@@ -257,6 +260,8 @@ export class Engine {
   async #pump(): Promise<void> {
     while (this.#queue.length > 0 && !this.#stopping) {
       const task = this.#queue.shift()!;
+      // a task from the controller may have been handed over early and taken back since
+      if (task.link === null && !this.#claims.claim(task.msg.header.msg_id)) continue;
       await this.#run(task);
       // between tasks, yield to the event loop: replies go out, and control messages (abort) are
       // read in between (after the last one there is nothing to wait for: the engine goes idle)
@@ -271,6 +276,7 @@ export class Engine {
     this.#queue = this.#queue.filter((task) => {
       const id = task.msg.header.msg_id;
       if (ids !== null && !ids.has(id)) return true;
+      if (task.link === null && this.#claims.isTakenBack(id)) return true; // it runs elsewhere; dropped when reached
       aborted.push(id);
       const content = { status: "aborted", ename: "TaskAborted", evalue: `task ${id} was aborted before it ran`, traceback: "", engine_info: this.#engineInfo(methodOf(task.msg)) };
       this.#reply({ task, interrupt: null, stdout: "", stderr: "" }, "aborted", null, content, []);

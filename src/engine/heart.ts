@@ -1,7 +1,8 @@
 /**
  * The engine's heart: a worker thread with its own connection to the controller. It answers
  * heartbeats while the engine's main thread runs user code (even a long synchronous loop), and
- * delivers signals (SIGINT interrupts the running task).
+ * delivers signals (SIGINT interrupts the running task), and gives back tasks the controller
+ * handed over early when another engine is free first (claims.ts).
  */
 import { randomUUID } from "node:crypto";
 import process from "node:process";
@@ -12,11 +13,14 @@ import { DropStats, type Connection } from "../protocol/connection.js";
 import { dial, type Transport } from "../protocol/dial.js";
 import { jsonLogger } from "../protocol/log.js";
 import { makeHeader, type Incoming } from "../protocol/messages.js";
+import { TaskClaims } from "./claims.js";
 
 export interface HeartData {
   info: ConnectionInfo;
   transport: Transport | undefined;
   uuid: string;
+  /** The main thread's TaskClaims buffer. */
+  claims: SharedArrayBuffer;
 }
 
 const SIGNALS = new Set(["SIGINT", "SIGTERM", "SIGKILL", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGSTOP", "SIGCONT"]);
@@ -27,6 +31,7 @@ function start(data: HeartData): void {
   const history = new DigestHistory(4096);
   const stats = new DropStats();
   const session = randomUUID();
+  const claims = new TaskClaims(data.claims);
   let conn: Connection | null = null;
   let stopping = false;
   let delay = 100;
@@ -36,6 +41,12 @@ function start(data: HeartData): void {
       c.send({ header: makeHeader("pong", session), parent: m.header, content: { beat: m.content.beat } });
     } else if (m.msgType === "signal_request") {
       c.send({ header: makeHeader("signal_reply", session), parent: m.header, content: deliver(m.content.sig) });
+    } else if (m.msgType === "take_back_request" && typeof m.content.msg_id === "string") {
+      // a task handed over early: the controller wants it for an engine that is free now
+      const status = claims.takeBack(m.content.msg_id);
+      c.send({ header: makeHeader("take_back_reply", session), parent: m.header, content: { msg_id: m.content.msg_id, status } });
+    } else {
+      stats.count(`unexpected ${m.msgType.slice(0, 40)} on the heart connection`);
     }
   };
 

@@ -135,6 +135,11 @@ type State = "handshake" | "open" | "closed";
 const EMPTY_CHUNK = Buffer.alloc(0);
 /** Bytes written in one turn after which they are handed to the socket at once instead of at the end of the turn. */
 const EARLY_FLUSH_BYTES = 64 * 1024;
+/**
+ * The first early flush of a turn comes sooner: the head of a burst (the first tasks of a map)
+ * reaches the peer while the rest is still being encoded, so the peer's work starts at once.
+ */
+const FIRST_FLUSH_BYTES = 4 * 1024;
 /** Chunks smaller than this are copied together before writing; larger ones are written as they are. */
 const COALESCE_MAX_CHUNK = 16 * 1024;
 
@@ -179,6 +184,8 @@ export class Connection extends EventEmitter<Events> {
   /** Chunks written this turn, handed to the socket together at the end of it. */
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  /** This turn has already flushed early: later writes wait for EARLY_FLUSH_BYTES. */
+  #flushedEarly = false;
   /** Callbacks for "everything written this turn has been handed to the kernel". */
   #flushWaiters: Array<() => void> = [];
   #handshakeWaiter: ((m: Incoming | Error) => void) | null = null;
@@ -230,8 +237,11 @@ export class Connection extends EventEmitter<Events> {
       this.#pendingBytes += c.byteLength;
     }
     // a long run of writes in one turn (a map submitting thousands of tasks) goes out as it grows,
-    // so the peer starts on the first tasks while the rest are still being encoded
-    if (this.#pendingBytes >= EARLY_FLUSH_BYTES) this.#flush();
+    // its head at once, so the peer starts on the first tasks while the rest are still being encoded
+    if (this.#pendingBytes >= (this.#flushedEarly ? EARLY_FLUSH_BYTES : FIRST_FLUSH_BYTES)) {
+      this.#flushedEarly = true;
+      this.#flush();
+    }
     return !this.backedUp;
   }
 
@@ -243,6 +253,7 @@ export class Connection extends EventEmitter<Events> {
   }
 
   readonly #flushTurn = (): void => {
+    this.#flushedEarly = false;
     if (this.#pending.length > 0) this.#flush();
   };
 

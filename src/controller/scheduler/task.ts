@@ -2,6 +2,14 @@
  * The load-balancing task scheduler. Jobs wait until their dependencies are met, then go to an
  * engine chosen by the scheme among those below the high-water mark of tasks in flight. Jobs
  * submitted while no engine is registered wait for one.
+ *
+ * Early handoff: when every engine is at the high-water mark and jobs wait, each engine whose
+ * heart is connected gets its next job early, so it starts it the moment its current one ends
+ * instead of a round trip through the controller later. Such a job still counts as waiting (queue
+ * status shows it unassigned). If an engine frees up while another holds an early job it could
+ * run, the controller asks the holder's heart to give it back (engine/claims.ts decides, against
+ * the engine's main thread, whether it has started) and places it on the free engine. So tasks
+ * still spread as with one in flight per engine, while a busy engine never idles between tasks.
  */
 import { evaluate, type Dependency, type Outcome } from "./dependency.js";
 import { SCHEMES, type SchemeName } from "./schemes.js";
@@ -21,11 +29,24 @@ export interface Job {
   lastFailure: Buffer[] | null;
   /** Set when the last try ended with its engine's death (reported if no engine is left to retry on). */
   engineDeath?: string | null;
+  /** The engine it was handed to early, while that engine may still give it back. */
+  earlyOn?: number | null;
+  /** Aborted while early: once given back it ends as aborted instead of waiting again. */
+  abortWhenTaken?: boolean;
 }
 
 export interface SchedulerHost {
-  /** Send the job to the engine. */
-  assign(job: Job, engineId: number): void;
+  /** Send the job to the engine; `idle`: the engine had no task in flight (it waits for this one). */
+  assign(job: Job, engineId: number, idle: boolean): void;
+  /** Ask the engine's heart to give back a job handed over early; false if it cannot be asked. */
+  takeBack(job: Job, engineId: number): boolean;
+  /**
+   * Sign the job's message anew: the engine that gave it back has seen these exact bytes, and an
+   * engine drops a message it has seen (replay protection), so sending them to it again would lose the job.
+   */
+  renew(job: Job): void;
+  /** The job was aborted before it ran (it was given back by the engine it was handed to early). */
+  aborted(job: Job): void;
   /** Fail the job with a scheduler-made error. */
   fail(job: Job, ename: string, evalue: string): void;
   /** Forward the job's last error reply (retries exhausted). */
@@ -36,6 +57,11 @@ export interface SchedulerHost {
 
 /** How long a dependency the controller has not heard of may take to appear before it is invalid. */
 const UNKNOWN_DEPENDENCY_GRACE_MS = 1000;
+/**
+ * Jobs an engine at the high-water mark may hold early. More than one keeps an engine busy through
+ * runs of tiny tasks (T1 +10-30 % over one, in alternating runs); take-backs start from the newest.
+ */
+const EARLY_PER_ENGINE = 4;
 
 export interface SchedulerOptions {
   scheme: SchemeName;
@@ -59,6 +85,15 @@ export class TaskScheduler {
   readonly #waiting = new Map<string, Job>();
   /** Jobs naming dependencies the controller has not heard of yet: dependency id → jobs. */
   readonly #unknown = new Map<string, Set<Job>>();
+  /** Engines whose heart can give a job back: only they get jobs early. */
+  readonly #canTakeBack = new Set<number>();
+  /** Jobs handed over early, per engine, oldest first (also counted in #loads and #inFlight). */
+  readonly #early = new Map<number, Job[]>();
+  #earlyCount = 0;
+  /** Early jobs with a take-back request out. */
+  readonly #takingBack = new Set<Job>();
+  /** Jobs handed over early, taken back, and take-backs that came too late (controllerStats). */
+  readonly earlyStats = { handed: 0, takenBack: 0, tooLate: 0 };
 
   constructor(host: SchedulerHost, opts: SchedulerOptions) {
     this.#host = host;
@@ -67,33 +102,77 @@ export class TaskScheduler {
     this.hwm = opts.hwm;
   }
 
-  /** Jobs not yet on an engine. */
+  /** Jobs not yet on an engine (early ones included: they may still go elsewhere). */
   get unassigned(): number {
-    return this.#waiting.size;
+    return this.#waiting.size + this.#earlyCount;
   }
 
   unassignedIds(): string[] {
-    return [...this.#waiting.keys()];
+    return [...this.#waiting.keys(), ...[...this.#early.values()].flat().map((j) => j.msgId)];
   }
 
+  /** Jobs running or queued on the engine for good (not the early ones). */
   inFlight(engineId: number): string[] {
-    return [...(this.#inFlight.get(engineId)?.keys() ?? [])];
+    return [...(this.#inFlight.get(engineId)?.values() ?? [])].filter((j) => j.earlyOn == null).map((j) => j.msgId);
   }
 
   addEngine(id: number): void {
     this.#order.unshift(id); // new engines go first
     this.#loads.set(id, 0);
     this.#inFlight.set(id, new Map());
+    this.#early.set(id, []);
     this.#schedule();
   }
 
-  /** The engine is gone: retry or fail what ran there. */
+  /** Whether the engine's heart is connected (it can give back a job handed over early). */
+  setCanTakeBack(id: number, can: boolean): void {
+    if (can) this.#canTakeBack.add(id);
+    else {
+      this.#canTakeBack.delete(id);
+      for (const job of this.#early.get(id) ?? []) this.#takingBack.delete(job);
+    }
+    this.#schedule();
+  }
+
+  /** The heart's answer to a take-back request: the job comes back to the queue, or stays. */
+  tookBack(engineId: number, msgId: string, taken: boolean): void {
+    if (!taken) this.earlyStats.tooLate += 1;
+    const jobs = this.#inFlight.get(engineId);
+    const job = jobs?.get(msgId);
+    if (job === undefined || jobs === undefined) return; // finished, or the engine is gone
+    this.#takingBack.delete(job);
+    const abort = job.abortWhenTaken === true;
+    job.abortWhenTaken = false;
+    if (!taken) return; // it runs there (an abort comes too late, as for any started task)
+    this.earlyStats.takenBack += 1;
+    jobs.delete(msgId);
+    this.#loads.set(engineId, this.#loads.get(engineId)! - 1);
+    this.#dropEarly(job);
+    if (abort) {
+      this.#host.aborted(job);
+      this.#schedule();
+      return;
+    }
+    this.#host.renew(job);
+    this.#waiting.set(job.msgId, job);
+    this.#enqueue(job, true);
+    this.#schedule();
+  }
+
+  /** The engine is gone: retry or fail what ran there; jobs it held early never started: they wait again. */
   removeEngine(id: number): void {
     const jobs = [...(this.#inFlight.get(id)?.values() ?? [])];
     this.#order = this.#order.filter((e) => e !== id);
     this.#loads.delete(id);
     this.#inFlight.delete(id);
+    this.#canTakeBack.delete(id);
     for (const job of jobs) {
+      if (job.earlyOn === id) {
+        this.#dropEarly(job);
+        this.#waiting.set(job.msgId, job);
+        this.#enqueue(job, true);
+        continue;
+      }
       const why = `Engine ${id} died while running task ${job.msgId}`;
       if (job.retries > 0) {
         job.retries -= 1;
@@ -107,6 +186,7 @@ export class TaskScheduler {
         this.#host.fail(job, "EngineError", why);
       }
     }
+    this.#early.delete(id);
     this.#recheckAll();
     this.#schedule();
   }
@@ -163,6 +243,8 @@ export class TaskScheduler {
     if (job === undefined || jobs === undefined) return "unknown";
     jobs.delete(msgId);
     this.#loads.set(engineId, (this.#loads.get(engineId) ?? 1) - 1);
+    this.#dropEarly(job);
+    this.#promoteEarly(engineId);
     let result: "done" | "retry" = "done";
     if (!ok && job.retries > 0) {
       job.retries -= 1;
@@ -187,16 +269,33 @@ export class TaskScheduler {
   }
 
   /** Remove waiting jobs (abort); returns the ones removed. */
-  abort(msgIds: readonly string[] | null): Job[] {
-    const ids = msgIds ?? [...this.#waiting.keys()];
+  /**
+   * Abort: waiting jobs are removed and returned; early ones are taken back from their engine
+   * (and reported through `host.aborted` once the heart gives them back), and their ids returned
+   * as `takingBack`: their engine need not be asked.
+   */
+  abort(msgIds: readonly string[] | null): { removed: Job[]; takingBack: Map<string, number> } {
     const removed: Job[] = [];
-    for (const id of ids) {
+    const takingBack = new Map<string, number>();
+    const early = new Map<string, Job>();
+    for (const jobs of this.#early.values()) for (const job of jobs) early.set(job.msgId, job);
+    for (const id of msgIds ?? [...this.#waiting.keys(), ...early.keys()]) {
       const job = this.#waiting.get(id);
-      if (job === undefined) continue;
-      this.#forget(job);
-      removed.push(job);
+      if (job !== undefined) {
+        this.#forget(job);
+        removed.push(job);
+        continue;
+      }
+      const held = early.get(id);
+      if (held === undefined || held.earlyOn == null) continue;
+      if (!this.#takingBack.has(held)) {
+        if (!this.#host.takeBack(held, held.earlyOn)) continue; // no heart: its engine aborts it
+        this.#takingBack.add(held);
+      }
+      held.abortWhenTaken = true;
+      takingBack.set(id, held.earlyOn);
     }
-    return removed;
+    return { removed, takingBack };
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -253,9 +352,80 @@ export class TaskScheduler {
       if (!this.#waiting.has(job.msgId)) continue; // aborted or failed meanwhile
       if (!this.#tryPlace(job)) this.#deferred.push(job);
     }
+    if (this.hwm > 0 && this.#canTakeBack.size > 0) {
+      this.#handEarly();
+      if (this.#earlyCount > 0) this.#takeBackForFree();
+    }
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
+    }
+  }
+
+  /** Engines at the high-water mark get their next job early, in queue order. */
+  #handEarly(): void {
+    while (this.#head < this.#queue.length) {
+      const job = this.#queue[this.#head]!;
+      if (this.#waiting.has(job.msgId) && !this.#tryPlace(job, true)) return;
+      this.#queue[this.#head++] = undefined as unknown as Job;
+    }
+  }
+
+  /** An engine with room found nothing to run: take back an early job it could run from its holder. */
+  #takeBackForFree(): void {
+    let free = 0;
+    for (const id of this.#order) if (this.#loads.get(id)! < this.hwm) free += 1;
+    if (free <= this.#takingBack.size) return;
+    for (const id of this.#order) {
+      if (this.#loads.get(id)! >= this.hwm) continue;
+      const job = this.#earlyFor(id);
+      if (job === null) continue;
+      this.#takingBack.add(job);
+      if (--free <= this.#takingBack.size) return;
+    }
+  }
+
+  /** Ask some holder for an early job the free engine could run (its newest: furthest from starting). */
+  #earlyFor(id: number): Job | null {
+    for (const [holder, jobs] of this.#early) {
+      if (holder === id) continue;
+      for (let k = jobs.length - 1; k >= 0; k--) {
+        const job = jobs[k]!;
+        if (this.#takingBack.has(job)) continue;
+        const allowed = this.#allowedEngines(job);
+        if (typeof allowed === "string" || !allowed.includes(id)) continue;
+        if (this.#host.takeBack(job, holder)) return job;
+      }
+    }
+    return null;
+  }
+
+  /** Room for one more early job: at the high-water mark with its own jobs, heart connected. */
+  #earlyRoom(id: number): boolean {
+    const early = this.#early.get(id)?.length ?? EARLY_PER_ENGINE;
+    return this.#canTakeBack.has(id) && early < EARLY_PER_ENGINE && (this.#loads.get(id) ?? 0) - early >= this.hwm;
+  }
+
+  #dropEarly(job: Job): void {
+    if (job.earlyOn == null) return;
+    const list = this.#early.get(job.earlyOn);
+    const at = list?.indexOf(job) ?? -1;
+    if (at >= 0) {
+      list!.splice(at, 1);
+      this.#earlyCount -= 1;
+    }
+    job.earlyOn = null;
+    this.#takingBack.delete(job);
+  }
+
+  /** The engine finished a job: its oldest early job is now its own (it runs next). */
+  #promoteEarly(engineId: number): void {
+    const list = this.#early.get(engineId);
+    while (list !== undefined && list.length > 0 && this.#loads.get(engineId)! - list.length < this.hwm) {
+      const job = list.shift()!;
+      this.#earlyCount -= 1;
+      job.earlyOn = null;
+      // a take-back request may still be out: if the heart gives it back, tookBack() requeues it
     }
   }
 
@@ -265,26 +435,34 @@ export class TaskScheduler {
     return false;
   }
 
-  /** Place the job now; false means it has to wait. */
-  #tryPlace(job: Job): boolean {
+  /** Place the job now (`early`: on an engine at the high-water mark); false means it has to wait. */
+  #tryPlace(job: Job, early = false): boolean {
     if (!this.#waiting.has(job.msgId)) return true;
     const allowed = this.#allowedEngines(job);
     if (typeof allowed === "string") {
+      if (early) return false; // the regular placement reports it
       this.#forget(job);
       if (job.lastFailure !== null) this.#host.giveUp(job);
       else if (typeof job.engineDeath === "string") this.#host.fail(job, "EngineError", `${job.engineDeath}; no other engine is left to retry on`);
       else this.#host.fail(job, "ImpossibleDependency", allowed);
       return true;
     }
-    const free = allowed.filter((id) => this.hwm === 0 || this.#loads.get(id)! < this.hwm);
+    const free = allowed.filter((id) => (early ? this.#earlyRoom(id) : this.hwm === 0 || this.#loads.get(id)! < this.hwm));
     if (free.length === 0) return false;
     const engineId = free[this.#scheme(free.map((id) => this.#loads.get(id)!))]!;
     this.#forget(job);
-    this.#loads.set(engineId, this.#loads.get(engineId)! + 1);
+    const load = this.#loads.get(engineId)!;
+    this.#loads.set(engineId, load + 1);
     this.#inFlight.get(engineId)!.set(job.msgId, job);
+    if (early) {
+      this.earlyStats.handed += 1;
+      job.earlyOn = engineId;
+      this.#early.get(engineId)!.push(job);
+      this.#earlyCount += 1;
+    }
     this.#order = this.#order.filter((e) => e !== engineId);
     this.#order.push(engineId);
-    this.#host.assign(job, engineId);
+    this.#host.assign(job, engineId, load === 0);
     return true;
   }
 

@@ -1,0 +1,117 @@
+/**
+ * Early tasks and taking them back. The scheduler may hand a busy engine its next load-balanced
+ * task early, so the engine starts it as soon as the current one ends instead of waiting a round
+ * trip through the controller. If another engine frees up first, the controller asks this engine
+ * to give the task back. The main thread may be inside a long synchronous task, so the engine's
+ * heart (its own thread) answers, and the two threads decide through this shared memory, under
+ * one lock: the main thread claims each task the controller sent as it starts it, and the heart
+ * takes a task back only if it has not been claimed. Whichever comes first wins; the other side
+ * sees it. Tasks are known by a 64-bit hash of their msg id.
+ */
+
+const LOCK = 0;
+/** Next slot of the started ring. */
+const STARTED_NEXT = 1;
+/** Entries in the taken-back list. */
+const TAKEN_COUNT = 2;
+const HEADER = 4;
+/** The last tasks started: a take-back request can only be about one of the last few. */
+const STARTED_SLOTS = 1024;
+/** Tasks taken back and not yet met by the main thread (each is met once its message is read). */
+const TAKEN_SLOTS = 64;
+const TAKEN_BASE = HEADER + 2 * STARTED_SLOTS;
+const WORDS = TAKEN_BASE + 2 * TAKEN_SLOTS;
+
+export type TakeBack = "taken" | "started" | "busy";
+
+export class TaskClaims {
+  readonly buffer: SharedArrayBuffer;
+  readonly #w: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(WORDS * 4)) {
+    if (buffer.byteLength !== WORDS * 4) throw new RangeError(`claims buffer must be ${WORDS * 4} bytes`);
+    this.buffer = buffer;
+    this.#w = new Int32Array(buffer);
+  }
+
+  /** Main thread, before running a task the controller sent: false if it was taken back (drop it). */
+  claim(msgId: string): boolean {
+    const [a, b] = hash(msgId);
+    const w = this.#w;
+    this.#lock();
+    try {
+      const n = w[TAKEN_COUNT]!;
+      for (let k = 0; k < n; k++) {
+        const at = TAKEN_BASE + 2 * k;
+        if (w[at] !== a || w[at + 1] !== b) continue;
+        const last = TAKEN_BASE + 2 * (n - 1);
+        w[at] = w[last]!;
+        w[at + 1] = w[last + 1]!;
+        w[TAKEN_COUNT] = n - 1;
+        return false;
+      }
+      const slot = w[STARTED_NEXT]!;
+      w[HEADER + 2 * slot] = a;
+      w[HEADER + 2 * slot + 1] = b;
+      w[STARTED_NEXT] = (slot + 1) % STARTED_SLOTS;
+      return true;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /** Heart thread: take the task back unless the main thread has started it. */
+  takeBack(msgId: string): TakeBack {
+    const [a, b] = hash(msgId);
+    const w = this.#w;
+    this.#lock();
+    try {
+      for (let k = 0; k < STARTED_SLOTS; k++) {
+        if (w[HEADER + 2 * k] === a && w[HEADER + 2 * k + 1] === b) return "started";
+      }
+      const n = w[TAKEN_COUNT]!;
+      if (n >= TAKEN_SLOTS) return "busy";
+      w[TAKEN_BASE + 2 * n] = a;
+      w[TAKEN_BASE + 2 * n + 1] = b;
+      w[TAKEN_COUNT] = n + 1;
+      return "taken";
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /** Taken back and not yet met by the main thread (an abort must leave it: it runs elsewhere). */
+  isTakenBack(msgId: string): boolean {
+    const [a, b] = hash(msgId);
+    const w = this.#w;
+    this.#lock();
+    try {
+      const n = w[TAKEN_COUNT]!;
+      for (let k = 0; k < n; k++) if (w[TAKEN_BASE + 2 * k] === a && w[TAKEN_BASE + 2 * k + 1] === b) return true;
+      return false;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  #lock(): void {
+    // held for a few hundred nanoseconds at most, by the other thread: spin
+    while (Atomics.compareExchange(this.#w, LOCK, 0, 1) !== 0);
+  }
+
+  #unlock(): void {
+    Atomics.store(this.#w, LOCK, 0);
+  }
+}
+
+/** Two 32-bit FNV-1a hashes of the id (different offsets); never both zero (an empty slot). */
+function hash(s: string): [number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  return a === 0 && b === 0 ? [1, 0] : [a | 0, b | 0];
+}
