@@ -16,34 +16,52 @@ function statusUntil(rc: Client, ok: (s: QueueStatus) => boolean, what: string):
   return until(async () => ok(await rc.queueStatus()), 15_000, what);
 }
 
+/** Early handoff needs the engines' hearts: wait until every engine's is connected. */
+async function heartsUntil(rc: Client, n: number): Promise<void> {
+  await until(async () => (await rc.controllerStats()).hearts === n, 15_000, `${n} hearts connected`);
+}
+
 async function earlyUntil(rc: Client, ok: (e: { handed: number; takenBack: number; tooLate: number }) => boolean, what: string): Promise<void> {
   await until(async () => ok((await rc.controllerStats()).early), 15_000, what);
+}
+
+/**
+ * One engine on a long task, the other on a short one, a third task handed early to the busy one:
+ * the engine that frees up first takes it back, so it does not wait behind the long task.
+ */
+async function takeBackWorks(rc: Client): Promise<void> {
+  const lv = rc.loadBalancedView();
+  // one task on each idle engine fixes the order: the long task and the early one go to the same engine
+  await lv.map((x: number) => x, [1, 2]);
+  const before = (await rc.controllerStats()).early;
+  const long = lv.apply(block, 4);
+  const short = lv.apply(block, 0.5);
+  const next = lv.apply((x: number) => x * 2, 21);
+  // queue status still shows one task per engine and the early one as unassigned
+  await earlyUntil(rc, (e) => e.handed > before.handed, "the third task to be handed over early");
+  await statusUntil(rc, (s) => s[0]!.tasks === 1 && s[1]!.tasks === 1 && s.unassigned === 1, "1 + 1 in flight, 1 unassigned");
+  assert.equal(await next.get(30), 42);
+  assert.equal(long.ready(), false, "the third task did not wait behind the long one");
+  assert.equal(next.engineId, short.engineId, "it ran on the engine that freed up first");
+  assert.notEqual(next.engineId, long.engineId);
+  const early = (await rc.controllerStats()).early;
+  assert.ok(early.takenBack > before.takenBack, `taken back from the busy engine (${JSON.stringify(early)})`);
+  assert.equal(await long.get(30), 4);
 }
 
 describe("lbview - early handoff", () => {
   it("a busy engine gets its next task early; an engine that frees up first takes it back and runs it", async () => {
     await withCluster({ n: 2 }, async ({ rc }) => {
+      await heartsUntil(rc, 2);
       const lv = rc.loadBalancedView();
       assert.deepEqual(await lv.map((x: number) => x + 1, [1, 2, 3, 4]), [2, 3, 4, 5]);
-      const before = (await rc.controllerStats()).early;
-      const long = lv.apply(block, 4);
-      const short = lv.apply(block, 0.5);
-      const next = lv.apply((x: number) => x * 2, 21);
-      // queue status still shows one task per engine and the early one as unassigned
-      await earlyUntil(rc, (e) => e.handed > before.handed, "the third task to be handed over early");
-      await statusUntil(rc, (s) => s[0]!.tasks === 1 && s[1]!.tasks === 1 && s.unassigned === 1, "1 + 1 in flight, 1 unassigned");
-      assert.equal(await next.get(30), 42);
-      assert.equal(long.ready(), false, "the third task did not wait behind the long one");
-      assert.equal(next.engineId, short.engineId, "it ran on the engine that freed up first");
-      assert.notEqual(next.engineId, long.engineId);
-      const early = (await rc.controllerStats()).early;
-      assert.ok(early.takenBack > before.takenBack, `taken back from the busy engine (${JSON.stringify(early)})`);
-      assert.equal(await long.get(30), 4);
+      await takeBackWorks(rc);
     });
   });
 
   it("tasks handed early run once each, in a long map of short tasks and of uneven ones", async () => {
     await withCluster({ n: 2 }, async ({ rc }) => {
+      await heartsUntil(rc, 2);
       const lv = rc.loadBalancedView();
       const n = 3000;
       const xs = Array.from({ length: n }, (_, i) => i);
@@ -58,11 +76,14 @@ describe("lbview - early handoff", () => {
       assert.ok(early.handed > 0, `tasks went early (${JSON.stringify(early)})`);
       const status = await rc.queueStatus();
       assert.deepEqual([status[0]!.tasks, status[1]!.tasks, status.unassigned], [0, 0, 0]);
+      // after many take-backs (some answered after their task had finished), one still works
+      await takeBackWorks(rc);
     });
   });
 
   it("an early task whose engine dies runs elsewhere without spending a retry (it never started)", async () => {
     await withCluster({ n: 2 }, async ({ rc }) => {
+      await heartsUntil(rc, 2);
       const lv = rc.loadBalancedView();
       await lv.map((x: number) => x, [1, 2]);
       const before = (await rc.controllerStats()).early;
@@ -82,6 +103,7 @@ describe("lbview - early handoff", () => {
 
   it("an early task can be aborted; it never runs", async () => {
     await withCluster({ n: 2 }, async ({ rc }) => {
+      await heartsUntil(rc, 2);
       const lv = rc.loadBalancedView();
       await lv.map((x: number) => x, [1, 2]);
       const before = (await rc.controllerStats()).early;

@@ -49,6 +49,8 @@ export interface ControllerStats {
   unassigned: number;
   scheme: string;
   hwm: number;
+  /** Engines whose heart (the thread that answers heartbeats, signals and take-backs) is connected. */
+  hearts: number;
   /**
    * Early handoff (docs/views.md): load-balanced tasks handed to a busy engine ahead of time,
    * those taken back for an engine that freed up first, and take-backs that came too late (the

@@ -144,6 +144,7 @@ export class Hub {
     return {
       status: "ok", engines: this.engines.size, clients: this.clients.size, tasks: this.db.size,
       unassigned: this.scheduler.unassigned, scheme: this.scheduler.schemeName, hwm: this.scheduler.hwm,
+      hearts: this.engines.all().filter((e) => e.heart !== null && e.heart.open).length,
       early: { ...this.scheduler.earlyStats },
       dropped: this.#opts.stats.toJSON(), droppedTotal: this.#opts.stats.total,
     };

@@ -36,18 +36,13 @@ export class TaskClaims {
 
   /** Main thread, before running a task the controller sent: false if it was taken back (drop it). */
   claim(msgId: string): boolean {
-    const [a, b] = hash(msgId);
-    const w = this.#w;
-    this.#lock();
-    try {
-      const n = w[TAKEN_COUNT]!;
-      for (let k = 0; k < n; k++) {
-        const at = TAKEN_BASE + 2 * k;
-        if (w[at] !== a || w[at + 1] !== b) continue;
-        const last = TAKEN_BASE + 2 * (n - 1);
-        w[at] = w[last]!;
-        w[at + 1] = w[last + 1]!;
-        w[TAKEN_COUNT] = n - 1;
+    return this.#locked(msgId, (a, b, w) => {
+      const at = this.#takenAt(a, b);
+      if (at >= 0) {
+        const n = w[TAKEN_COUNT]! - 1;
+        w[at] = w[TAKEN_BASE + 2 * n]!;
+        w[at + 1] = w[TAKEN_BASE + 2 * n + 1]!;
+        w[TAKEN_COUNT] = n;
         return false;
       }
       const slot = w[STARTED_NEXT]!;
@@ -55,17 +50,12 @@ export class TaskClaims {
       w[HEADER + 2 * slot + 1] = b;
       w[STARTED_NEXT] = (slot + 1) % STARTED_SLOTS;
       return true;
-    } finally {
-      this.#unlock();
-    }
+    });
   }
 
   /** Heart thread: take the task back unless the main thread has started it. */
   takeBack(msgId: string): TakeBack {
-    const [a, b] = hash(msgId);
-    const w = this.#w;
-    this.#lock();
-    try {
+    return this.#locked(msgId, (a, b, w): TakeBack => {
       for (let k = 0; k < STARTED_SLOTS; k++) {
         if (w[HEADER + 2 * k] === a && w[HEADER + 2 * k + 1] === b) return "started";
       }
@@ -75,20 +65,27 @@ export class TaskClaims {
       w[TAKEN_BASE + 2 * n + 1] = b;
       w[TAKEN_COUNT] = n + 1;
       return "taken";
-    } finally {
-      this.#unlock();
-    }
+    });
   }
 
   /** Taken back and not yet met by the main thread (an abort must leave it: it runs elsewhere). */
   isTakenBack(msgId: string): boolean {
-    const [a, b] = hash(msgId);
+    return this.#locked(msgId, (a, b) => this.#takenAt(a, b) >= 0);
+  }
+
+  /** Index of the id in the taken-back list, or -1 (call under the lock). */
+  #takenAt(a: number, b: number): number {
     const w = this.#w;
+    const end = TAKEN_BASE + 2 * w[TAKEN_COUNT]!;
+    for (let at = TAKEN_BASE; at < end; at += 2) if (w[at] === a && w[at + 1] === b) return at;
+    return -1;
+  }
+
+  #locked<T>(msgId: string, fn: (a: number, b: number, w: Int32Array) => T): T {
+    const [a, b] = hash(msgId);
     this.#lock();
     try {
-      const n = w[TAKEN_COUNT]!;
-      for (let k = 0; k < n; k++) if (w[TAKEN_BASE + 2 * k] === a && w[TAKEN_BASE + 2 * k + 1] === b) return true;
-      return false;
+      return fn(a, b, this.#w);
     } finally {
       this.#unlock();
     }

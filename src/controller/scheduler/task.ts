@@ -90,8 +90,8 @@ export class TaskScheduler {
   /** Jobs handed over early, per engine, oldest first (also counted in #loads and #inFlight). */
   readonly #early = new Map<number, Job[]>();
   #earlyCount = 0;
-  /** Early jobs with a take-back request out. */
-  readonly #takingBack = new Set<Job>();
+  /** Jobs with a take-back request out, by msg id (until answered, or the job or its engine is gone). */
+  readonly #takingBack = new Map<string, Job>();
   /** Jobs handed over early, taken back, and take-backs that came too late (controllerStats). */
   readonly earlyStats = { handed: 0, takenBack: 0, tooLate: 0 };
 
@@ -129,7 +129,7 @@ export class TaskScheduler {
     if (can) this.#canTakeBack.add(id);
     else {
       this.#canTakeBack.delete(id);
-      for (const job of this.#early.get(id) ?? []) this.#takingBack.delete(job);
+      for (const job of this.#takingBack.values()) if (this.#inFlight.get(id)?.get(job.msgId) === job) this.#takingBack.delete(job.msgId);
     }
     this.#schedule();
   }
@@ -137,10 +137,10 @@ export class TaskScheduler {
   /** The heart's answer to a take-back request: the job comes back to the queue, or stays. */
   tookBack(engineId: number, msgId: string, taken: boolean): void {
     if (!taken) this.earlyStats.tooLate += 1;
+    this.#takingBack.delete(msgId);
     const jobs = this.#inFlight.get(engineId);
     const job = jobs?.get(msgId);
     if (job === undefined || jobs === undefined) return; // finished, or the engine is gone
-    this.#takingBack.delete(job);
     const abort = job.abortWhenTaken === true;
     job.abortWhenTaken = false;
     if (!taken) return; // it runs there (an abort comes too late, as for any started task)
@@ -167,6 +167,7 @@ export class TaskScheduler {
     this.#inFlight.delete(id);
     this.#canTakeBack.delete(id);
     for (const job of jobs) {
+      this.#takingBack.delete(job.msgId);
       if (job.earlyOn === id) {
         this.#dropEarly(job);
         this.#waiting.set(job.msgId, job);
@@ -288,9 +289,9 @@ export class TaskScheduler {
       }
       const held = early.get(id);
       if (held === undefined || held.earlyOn == null) continue;
-      if (!this.#takingBack.has(held)) {
+      if (!this.#takingBack.has(id)) {
         if (!this.#host.takeBack(held, held.earlyOn)) continue; // no heart: its engine aborts it
-        this.#takingBack.add(held);
+        this.#takingBack.set(id, held);
       }
       held.abortWhenTaken = true;
       takingBack.set(id, held.earlyOn);
@@ -380,7 +381,7 @@ export class TaskScheduler {
       if (this.#loads.get(id)! >= this.hwm) continue;
       const job = this.#earlyFor(id);
       if (job === null) continue;
-      this.#takingBack.add(job);
+      this.#takingBack.set(job.msgId, job);
       if (--free <= this.#takingBack.size) return;
     }
   }
@@ -391,7 +392,7 @@ export class TaskScheduler {
       if (holder === id) continue;
       for (let k = jobs.length - 1; k >= 0; k--) {
         const job = jobs[k]!;
-        if (this.#takingBack.has(job)) continue;
+        if (this.#takingBack.has(job.msgId)) continue;
         const allowed = this.#allowedEngines(job);
         if (typeof allowed === "string" || !allowed.includes(id)) continue;
         if (this.#host.takeBack(job, holder)) return job;
@@ -407,6 +408,7 @@ export class TaskScheduler {
   }
 
   #dropEarly(job: Job): void {
+    this.#takingBack.delete(job.msgId);
     if (job.earlyOn == null) return;
     const list = this.#early.get(job.earlyOn);
     const at = list?.indexOf(job) ?? -1;
@@ -415,7 +417,6 @@ export class TaskScheduler {
       this.#earlyCount -= 1;
     }
     job.earlyOn = null;
-    this.#takingBack.delete(job);
   }
 
   /** The engine finished a job: its oldest early job is now its own (it runs next). */
