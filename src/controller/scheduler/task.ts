@@ -143,7 +143,9 @@ export class TaskScheduler {
     if (job === undefined || jobs === undefined) return; // finished, or the engine is gone
     const abort = job.abortWhenTaken === true;
     job.abortWhenTaken = false;
-    if (!taken) return; // it runs there (an abort comes too late, as for any started task)
+    // not given back: it runs there (an abort comes too late, as for any started task; a heart whose
+    // 64 slots for given-back tasks are all in use answers the same)
+    if (!taken) return;
     this.earlyStats.takenBack += 1;
     jobs.delete(msgId);
     this.#loads.set(engineId, this.#loads.get(engineId)! - 1);
@@ -269,7 +271,6 @@ export class TaskScheduler {
     this.#schedule();
   }
 
-  /** Remove waiting jobs (abort); returns the ones removed. */
   /**
    * Abort: waiting jobs are removed and returned; early ones are taken back from their engine
    * (and reported through `host.aborted` once the heart gives them back), and their ids returned
