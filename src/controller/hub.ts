@@ -4,7 +4,7 @@
  */
 import type { Connection, DropStats, Hello } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
-import { encodeMessage, makeHeader, type Header, type Incoming, type Json, type OutMessage } from "../protocol/messages.js";
+import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
 import type { Authenticator } from "../protocol/auth.js";
 import { isoMicro } from "../protocol/time.js";
 import { decodeRaw } from "../protocol/wire.js";
@@ -361,8 +361,9 @@ export class Hub {
     // tasks handed early are taken back from their engine's heart: that busy engine need not answer
     const rest = ids?.filter((id) => !takingBack.has(id)) ?? null;
     const needed = rest === null ? [] : this.#enginesHolding(rest);
+    const holders = new Set(takingBack.values());
     const hinted = Array.isArray(msg.content.engines)
-      ? (msg.content.engines as number[]).filter((id) => this.engines.get(id) !== undefined && (needed.includes(id) || ![...takingBack.values()].includes(id)))
+      ? (msg.content.engines as number[]).filter((id) => this.engines.get(id) !== undefined && (needed.includes(id) || !holders.has(id)))
       : [];
     const engines = ids === null ? this.#targets(msg.content) : [...new Set([...needed, ...hinted])];
     this.#fanouts.start(conn, msg, "abort_request", engines, { msg_ids: ids }, "engine", (parts) => ({
@@ -598,12 +599,10 @@ export function errorContent(err: unknown): Json {
 
 /** The message signed anew, its header marked `resent` (a different signature: not a replay). */
 function resigned(auth: Authenticator, raw: Buffer[]): Buffer[] {
-  const m = decodeRaw(raw);
-  const part = (i: number) => JSON.parse(m.head[i]!.toString("utf8")) as Json;
-  const header = part(1);
-  header.resent = (typeof header.resent === "number" ? header.resent : 0) + 1;
-  const chunks = encodeMessage(auth, { header: header as unknown as Header, parent: part(2) as unknown as Header, metadata: part(3), content: part(4), buffers: m.buffers() });
-  return chunks.map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+  const m = new Incoming(decodeRaw(raw));
+  const resent = (m.header as Header & { resent?: number }).resent ?? 0;
+  const header = { ...m.header, resent: resent + 1 };
+  return retainAll(encodeMessage(auth, { header, parent: m.parent as Header, metadata: m.metadata, content: m.content, buffers: m.buffers }));
 }
 
 /** Header and metadata of a raw message we made or stored. */
