@@ -1,7 +1,7 @@
 /** Cluster and CLI: start, connect, stop leaving nothing behind; connection files; daemonized clusters. */
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -132,6 +132,30 @@ describe("cluster - lifecycle", () => {
     assert.match(defaultRemoteCommand({ GLIBC_TUNABLES: "" }), /^env GLIBC_TUNABLES= /);
   });
 
+  it("the controller runs under SCHED_BATCH, every thread of it, so it never preempts an engine; engines keep the normal policy; controllerSched 'normal' opts out", async () => {
+    // field 41 of /proc/<pid>/task/<tid>/stat: 0 SCHED_OTHER, 3 SCHED_BATCH
+    const policies = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]);
+    });
+    for (const [name, opts, want] of [["default", {}, 3], ["normal", { controllerSched: "normal" }, 0]] as const) {
+      const cluster = new Cluster({ n: 1, profile: `sched-${name}`, ...opts });
+      try {
+        const rc = await cluster.startAndConnect();
+        // set before the controller reports ready, so no wait is needed here
+        const controller = policies(cluster.pids.controller!);
+        assert.ok(controller.length > 1, "the controller has its helper threads");
+        assert.deepEqual(new Set(controller), new Set([want]), `${name}: the controller's threads`);
+        assert.deepEqual(new Set(policies(cluster.pids.engines[0]!)), new Set([0]), `${name}: the engine's threads`);
+        assert.equal(await rc.loadBalancedView().apply((x: number) => x + 1, 41), 42, `${name}: the cluster works`);
+        await rc.close();
+      } finally {
+        await cluster.stop();
+      }
+    }
+    assert.throws(() => new Cluster({ n: 1, controllerSched: "fast" } as never), /Invalid option in Cluster\(\): "controllerSched"/);
+  });
+
   it("rejects unknown options by name", () => {
     assert.throws(() => new Cluster({ n: 1, engines: 3 } as never), /Invalid option in Cluster\(\): "engines"/);
   });
@@ -226,6 +250,9 @@ describe("cluster - CLI", () => {
     const zero = await cli("cluster", "start", "-n", "1", "--profile", "cli", "--db-record-limit", "0").then(() => null, (e: { stderr: string }) => e);
     assert.ok(zero !== null, "the command fails");
     assert.match(zero.stderr, /--db-record-limit.*expected a whole number > 0/);
+    const sched = await cli("cluster", "start", "-n", "1", "--profile", "cli", "--controller-sched", "fast").then(() => null, (e: { stderr: string }) => e);
+    assert.ok(sched !== null, "the command fails");
+    assert.match(sched.stderr, /--controller-sched.*fast.*batch, normal/);
     assert.equal(listClusters("cli").length, 0, "nothing was started");
   });
 

@@ -21,6 +21,7 @@ interface StartOptions {
   engineHosts?: string;
   sshArgs?: string;
   sshCommand?: string;
+  controllerSched?: "batch" | "normal";
   json?: boolean;
 }
 
@@ -37,6 +38,7 @@ export async function clusterStart(o: StartOptions): Promise<void> {
     ...(o.dbFile !== undefined ? { dbFile: o.dbFile } : {}),
     ...(o.respawn === true ? { respawn: true } : {}),
     ...(o.tls === true ? { tls: true } : {}),
+    ...(o.controllerSched !== undefined ? { controllerSched: o.controllerSched } : {}),
     ...(o.engineLauncher !== undefined ? { engineLauncher: o.engineLauncher } : {}),
     ...(o.engineHosts !== undefined ? { engineHosts: parseHosts(o.engineHosts) } : {}),
     ...(o.sshArgs !== undefined ? { sshArgs: o.sshArgs.split(/\s+/).filter((a) => a !== "") } : {}),
@@ -115,6 +117,7 @@ export async function controller(o: Record<string, unknown>): Promise<void> {
     hbMisses: o.hbMisses as number | undefined,
     dbRecordLimit: o.dbRecordLimit as number | undefined, dbSizeLimit: o.dbSizeLimit as number | undefined,
     db: o.sqlitedb === true ? "sqlite" : (o.db as string | undefined), dbFile: o.dbFile as string | undefined, tls: o.tls === true, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
+    sched: o.sched as string,
   });
 }
 

@@ -46,6 +46,7 @@ cluster
   .option("--daemonize", "start in the background and return")
   .option("--respawn", "replace engines that die without being asked to (not with --daemonize)")
   .option("--tls", "TLS 1.3 on the controller's TCP port (self-signed certificate, pinned by fingerprint)")
+  .addOption(new Option("--controller-sched <policy>", "the controller's CPU scheduling policy (batch: SCHED_BATCH on Linux, never preempts an engine)").choices(["batch", "normal"]))
   .addOption(new Option("--engine-launcher <how>", "how engines are started").choices(["local", "ssh"]))
   .option("--engine-hosts <hosts>", "ssh: hosts for the engines, comma-separated; host=N for N engines there (a=2,b)")
   .option("--ssh-args <args>", "ssh: extra ssh arguments, space-separated (\"-i key -p 2222\")")
@@ -87,6 +88,7 @@ program
   .option("--db-file <path>", "the SQLite file (default <profile dir>/tasks.db)")
   .option("--hb-period <ms>", "heartbeat period in ms", int)
   .option("--hb-misses <n>", "missed heartbeats before an engine is declared dead", int)
+  .addOption(new Option("--sched <policy>", "CPU scheduling policy (batch: SCHED_BATCH on Linux, so the controller never preempts an engine)").choices(["batch", "normal"]).default("batch"))
   .option("--owner-pid <pid>", "stop when this process exits", int)
   .addOption(new Option("--log-level <level>").choices(["debug", "info", "warn", "error"]).default("info"))
   .action(async (o) => (await import("./commands.js")).controller(o));

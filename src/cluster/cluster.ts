@@ -84,6 +84,12 @@ export interface ClusterOptions {
    * files, which peers pin. Peers on this host using the Unix socket are not affected. Default false.
    */
   tls?: boolean;
+  /**
+   * The controller's CPU scheduling policy: "batch" (default) runs it under SCHED_BATCH on Linux, so
+   * its wake-ups never preempt an engine at work (engines go from task to task without waiting for
+   * it; see docs/performance.md); "normal" leaves it as this process is. Elsewhere both are the same.
+   */
+  controllerSched?: "batch" | "normal";
   /** Extra environment for the controller and engines. */
   env?: Record<string, string>;
 }
@@ -107,7 +113,7 @@ const SCHEMA = {
   scheme: checks.oneOf("leastload", "lru", "twobin", "weighted", "plainrandom"), hwm: checks.nonNegativeInt,
   dbRecordLimit: checks.positiveInt, dbSizeLimit: checks.positiveInt,
   heartbeatPeriod: checks.seconds, heartbeatMisses: checks.positiveInt, engineTimeout: checks.seconds,
-  daemonize: checks.boolean, respawn: checks.boolean, tls: checks.boolean, env: checks.any,
+  daemonize: checks.boolean, respawn: checks.boolean, tls: checks.boolean, controllerSched: checks.oneOf("batch", "normal"), env: checks.any,
 };
 
 /** At most this many replacement engines in a sliding minute (a crash loop stops there). */
@@ -236,6 +242,7 @@ export class Cluster {
     if (o.db !== undefined) args.push("--db", o.db);
     if (o.dbFile !== undefined) args.push("--db-file", resolve(o.dbFile));
     if (o.tls === true) args.push("--tls");
+    if (o.controllerSched !== undefined) args.push("--sched", o.controllerSched);
     if (o.heartbeatPeriod !== undefined) args.push("--hb-period", String(Math.round(o.heartbeatPeriod * 1000)));
     if (o.heartbeatMisses !== undefined) args.push("--hb-misses", String(o.heartbeatMisses));
     return args;

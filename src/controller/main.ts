@@ -3,6 +3,7 @@ import process from "node:process";
 import { localHostname, newClusterId, newKey, pidAlive } from "../protocol/connfile.js";
 import { jsonLogger, type LogLevel } from "../protocol/log.js";
 import { isSchemeName, type SchemeName } from "./scheduler/schemes.js";
+import { applySchedPolicy, SCHED_POLICIES, type SchedPolicy } from "./sched.js";
 import { Controller, defaultLocation } from "./server.js";
 
 export interface ControllerMainOptions {
@@ -28,6 +29,8 @@ export interface ControllerMainOptions {
   dbFile?: string;
   /** TLS 1.3 on the TCP port with a self-signed certificate that peers pin (its fingerprint is in the connection files). */
   tls?: boolean;
+  /** CPU scheduling policy: "batch" (default; SCHED_BATCH on Linux, so the controller never preempts an engine) or "normal". */
+  sched?: string;
 }
 
 export async function runController(opts: ControllerMainOptions): Promise<Controller> {
@@ -36,8 +39,12 @@ export async function runController(opts: ControllerMainOptions): Promise<Contro
   const db = opts.db ?? "memory";
   if (db !== "memory" && db !== "sqlite") throw new TypeError(`Invalid db ${JSON.stringify(db)}: use memory or sqlite`);
   if (opts.dbFile !== undefined && db !== "sqlite") throw new TypeError("dbFile is for db sqlite");
+  const sched = opts.sched ?? "batch";
+  if (!SCHED_POLICIES.includes(sched as SchedPolicy)) throw new TypeError(`Invalid sched ${JSON.stringify(sched)}: use batch or normal`);
   const ip = opts.ip ?? "127.0.0.1";
   const log = jsonLogger("controller", opts.logLevel ?? "info");
+  // set before the launcher hears "ready", so the engines and clients only ever meet the policy in force
+  const policySet = applySchedPolicy(sched as SchedPolicy, log);
   const controller = await Controller.start({
     profile: opts.profile ?? "default",
     clusterId: opts.clusterId ?? newClusterId(),
@@ -62,6 +69,7 @@ export async function runController(opts: ControllerMainOptions): Promise<Contro
     writeFiles: true,
     log,
   });
+  await policySet;
   const stop = () => void controller.stop().then(() => process.exit(0));
   // a closed stdout or stderr (the terminal gone) must not become an uncaught error that logging repeats
   for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
