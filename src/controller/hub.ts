@@ -44,8 +44,6 @@ export class Hub {
   readonly #opts: HubOptions;
   readonly #log: Logger;
   readonly #entries = new WeakMap<Connection, EngineEntry>();
-  /** True while a reply is handled: a task given to an engine then is sent at once (see #taskReply). */
-  #sendAtOnce = false;
   readonly #pendingHearts = new Map<string, Connection>();
   readonly #fanouts: Fanouts;
   /** Clients (other than the sender) waiting for a task's reply: msg id → sessions. */
@@ -312,7 +310,7 @@ export class Hub {
         this.db.update(job.msgId, { engineId, engineUuid: e.uuid });
         this.forward(e.conn, job.raw, null);
         // an idle engine gets its task now, not after the rest of this batch of messages is handled
-        if (idle || this.#sendAtOnce) e.conn.flush();
+        if (idle) e.conn.flush();
       },
       takeBack: (job: Job, engineId: number) => {
         const heart = this.engines.get(engineId)?.heart ?? null;
@@ -451,13 +449,8 @@ export class Hub {
     if (record.queue === "task") {
       const ok = msg.metadata.status === "ok" || msg.metadata.status === "aborted";
       // the engine freed by this reply gets its next task before the reply is recorded and forwarded
-      this.#sendAtOnce = true;
-      let verdict;
-      try {
-        verdict = this.scheduler.finished(msgId, entry.id, ok, msg.raw);
-      } finally {
-        this.#sendAtOnce = false;
-      }
+      // (sent at once if the engine is idle; one with early tasks gets it with the turn's other writes)
+      const verdict = this.scheduler.finished(msgId, entry.id, ok, msg.raw);
       if (verdict === "retry") return;
       // the task was taken back from this engine and placed on another (a reply here is a leftover)
       if (verdict === "unknown") return this.drop("reply from an engine that no longer holds the task", msg);
