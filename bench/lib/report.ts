@@ -12,6 +12,13 @@ export function fmt(v: number): string {
   return v.toPrecision(3);
 }
 
+/** A measured ratio beside its bound, with enough digits that the figure agrees with the verdict (14.98, not 15.0). */
+export function fmtAgainst(v: number, bound: number): string {
+  let s = fmt(v);
+  for (let digits = 4; Number(s) === bound && v !== bound && digits <= 8; digits++) s = v.toPrecision(digits);
+  return s;
+}
+
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const sep = head.map((_, i) => (i === 0 ? "---" : "---:"));
@@ -69,7 +76,7 @@ export function mainTable(res: Results): string {
 export function targetsTable(res: Results): string {
   const rows = TARGETS.map((t) => {
     const v = evaluate(res, t);
-    return [t.text, t.ratioName, Number.isFinite(v.ratio) ? `${fmt(v.ratio)}${t.den ? "×" : ""}` : "—", `${t.op} ${t.bound}`, `**${v.verdict}**`];
+    return [t.text, t.ratioName, Number.isFinite(v.ratio) ? `${fmtAgainst(v.ratio, t.bound)}${t.den ? "×" : ""}` : "—", `${t.op} ${t.bound}`, `**${v.verdict}**`];
   });
   return table(["target", "ratio", "measured", "required", "result"], rows);
 }
