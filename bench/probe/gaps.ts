@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import { probeArgs } from "./args.ts";
 import { Cluster } from "tsparallel";
 import { kPrecise } from "tsparallel/internal";
+import { median, quantile } from "../lib/stats.ts";
 import { calibrate, cpu } from "../peers/cpu_task.mjs";
 
 interface Args {
@@ -24,11 +25,6 @@ interface Args {
 }
 
 type Policy = "batch" | "normal";
-
-const quantile = (xs: readonly number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(q * (s.length - 1))] ?? Number.NaN;
-};
 
 /** Median time of `op` warm (right after itself) and cold (right after `work`). */
 function coldCost(op: () => unknown, work: () => void): { warm: number; cold: number } {
@@ -43,7 +39,7 @@ function coldCost(op: () => unknown, work: () => void): { warm: number; cold: nu
     op();
     warm.push(performance.now() - t0);
   }
-  return { warm: quantile(warm, 0.5) * 1000, cold: quantile(cold, 0.5) * 1000 };
+  return { warm: median(warm) * 1000, cold: median(cold) * 1000 };
 }
 
 function printColdCosts(n: number): void {
@@ -97,7 +93,7 @@ async function oneRound(policy: Policy, n: number): Promise<Round> {
       if (i >= 500) lb.push(performance.now() - t0);
     }
     await rc.close();
-    return { c1: quantile(c1, 0.5), gap50: quantile(gaps, 0.5), gap90: quantile(gaps, 0.9), t1: quantile(t1, 0.5), lb: quantile(lb, 0.5) * 1000 };
+    return { c1: median(c1), gap50: median(gaps), gap90: quantile(gaps, 0.9), t1: median(t1), lb: median(lb) * 1000 };
   } finally {
     await cluster.stop();
   }
@@ -136,7 +132,7 @@ async function main(): Promise<void> {
   console.log("\nmedians over rounds (gap: median/p90 between two tasks on an engine)");
   for (const policy of ["normal", "batch"] as Policy[]) {
     const rs = results[policy];
-    const med = (k: keyof Round) => quantile(rs.map((x) => x[k]), 0.5);
+    const med = (k: keyof Round) => median(rs.map((x) => x[k]));
     console.log(`  controllerSched ${policy.padEnd(6)} C1 ${med("c1").toFixed(3)}  gap ${med("gap50").toFixed(2)}/${med("gap90").toFixed(2)} ms  T1 ${med("t1").toFixed(0)}/s  LB applySync ${med("lb").toFixed(0)} µs`);
   }
 }

@@ -12,48 +12,30 @@
  * distribution ships. Where it is missing or refused, the controller logs why and runs as before.
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { join } from "node:path";
 import type { Logger } from "../protocol/log.js";
 
 export type SchedPolicy = "batch" | "normal";
 
 export const SCHED_POLICIES: readonly SchedPolicy[] = ["batch", "normal"];
 
-/** `chrt` on the PATH (or in /usr/bin), or null. */
-function findChrt(): string | null {
-  const dirs = [...(process.env.PATH ?? "").split(":").filter((d) => d !== ""), "/usr/bin", "/bin"];
-  for (const dir of dirs) {
-    const path = join(dir, "chrt");
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 /** Put every thread of this process under SCHED_BATCH ("normal" leaves it alone). Never throws; waits at most 5 s. */
 export async function applySchedPolicy(policy: SchedPolicy, log: Logger): Promise<void> {
   if (policy === "normal") return;
-  const chrt = process.platform === "linux" ? findChrt() : null;
-  if (chrt === null) {
-    log.info("scheduling policy left as it is", { wanted: policy, reason: process.platform === "linux" ? "chrt (util-linux) not found" : `not Linux (${process.platform})` });
+  if (process.platform !== "linux") {
+    log.info("scheduling policy left as it is", { wanted: policy, reason: `not Linux (${process.platform})` });
     return;
   }
   const why = await new Promise<string>((resolve) => {
-    const child = spawn(chrt, ["--all-tasks", "--batch", "--pid", "0", String(process.pid)], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("chrt", ["--all-tasks", "--batch", "--pid", "0", String(process.pid)], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       resolve("chrt did not finish within 5 s");
     }, 5000);
-    child.once("error", (err) => {
+    child.once("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      resolve(err.message);
+      resolve(err.code === "ENOENT" ? "chrt (util-linux) not found" : err.message);
     });
     child.once("close", (code) => {
       clearTimeout(timer);
