@@ -6,23 +6,35 @@ const settled = (): void => {};
 export class TaskState {
   readonly msgId: string;
   readonly metadata: TaskMetadata;
-  /** Resolves with the value, rejects with the task's error; never reported as unhandled. */
-  readonly promise: Promise<unknown>;
   done = false;
   value: unknown = undefined;
   error: Error | null = null;
   sent = false;
+  /** Until the task settles; then let go (a client keeps every task until purgeResults). */
+  #promise: Promise<unknown> | null;
   #resolve!: (v: unknown) => void;
   #reject!: (e: Error) => void;
 
   constructor(msgId: string) {
     this.msgId = msgId;
     this.metadata = new TaskMetadata(msgId);
-    this.promise = new Promise((resolve, reject) => {
+    this.#promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.promise.catch(() => {});
+    this.#promise.catch(settled);
+  }
+
+  /**
+   * Resolves with the value, rejects with the task's error; never reported as unhandled. Once the
+   * task has settled, each read gives a new promise settled the same way.
+   */
+  get promise(): Promise<unknown> {
+    if (this.#promise !== null) return this.#promise;
+    if (this.error === null) return Promise.resolve(this.value);
+    const rejected = Promise.reject(this.error);
+    rejected.catch(settled);
+    return rejected;
   }
 
   get ok(): boolean {
@@ -45,8 +57,9 @@ export class TaskState {
     this.#release();
   }
 
-  /** Results are kept until purged: keep only what they need, not the settled promise's resolvers. */
+  /** Results are kept until purged: keep only what they need, not the settled promise and its resolvers. */
   #release(): void {
+    this.#promise = null;
     this.#resolve = settled;
     this.#reject = settled;
   }

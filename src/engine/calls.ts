@@ -10,8 +10,8 @@ import type { Namespace } from "./namespace.js";
 
 type Callable = (...a: unknown[]) => unknown;
 
-/** The function an apply request names. */
-export async function resolveFunction(ns: Namespace, spec: Json): Promise<Callable> {
+/** The function an apply request names: at once, except a module export (its module may need loading). */
+export function resolveFunction(ns: Namespace, spec: Json): Callable | Promise<Callable> {
   switch (spec.kind) {
     case "source":
       return ns.compile(String(spec.src), String(spec.name ?? "")) as Callable;

@@ -44,6 +44,13 @@ interface Task {
   link: Connection | null;
 }
 
+/** How a task ended: the reply's status, content and buffers. */
+interface Outcome {
+  status: "ok" | "error";
+  content: Json;
+  buffers: Uint8Array[];
+}
+
 interface Running {
   task: Task;
   interrupt: ((err: Error) => void) | null;
@@ -262,7 +269,8 @@ export class Engine {
       const task = this.#queue.shift()!;
       // a task from the controller may have been handed over early and taken back since
       if (task.link === null && !this.#claims.claim(task.msg.header.msg_id)) continue;
-      await this.#run(task);
+      const pending = this.#run(task);
+      if (pending !== undefined) await pending;
       // between tasks, yield to the event loop: replies go out, and control messages (abort) are
       // read in between (after the last one there is nothing to wait for: the engine goes idle)
       if (this.#queue.length > 0) await setImmediate();
@@ -287,7 +295,11 @@ export class Engine {
 
   // ---- running tasks -------------------------------------------------------------------------
 
-  async #run(task: Task): Promise<void> {
+  /**
+   * Run a task and answer it. Synchronous (no promise, no microtask) when everything it needs is:
+   * a function already compiled, plain arguments, a result that is not a promise.
+   */
+  #run(task: Task): Promise<void> | undefined {
     const msg = task.msg;
     const started = isoMicro();
     const method = methodOf(msg);
@@ -296,19 +308,30 @@ export class Engine {
     if (this.#queue.length > 0) this.#report.flushSeen();
     this.#current = running;
     this.#output.begin(msg.header);
-    let content: Json;
-    let buffers: Uint8Array[] = [];
-    let status: "ok" | "error" = "ok";
+    let outcome: Outcome | Promise<Outcome>;
     try {
-      ({ content, buffers } = method === "apply" ? await this.#apply(msg) : await this.#execute(msg));
+      outcome = method === "apply" ? this.#apply(msg) : this.#execute(msg);
     } catch (err) {
-      status = "error";
-      content = { ...taskError(err), engine_info: this.#engineInfo(method) };
-      if (method === "execute") content.execution_count = this.#executionCount;
+      outcome = this.#failed(err, method);
     }
+    if (!isThenable(outcome)) return this.#complete(running, started, outcome);
+    return outcome.then(
+      (o) => this.#complete(running, started, o),
+      (err: unknown) => this.#complete(running, started, this.#failed(err, method)),
+    );
+  }
+
+  #failed(err: unknown, method: Method): Outcome {
+    const content: Json = { ...taskError(err), engine_info: this.#engineInfo(method) };
+    if (method === "execute") content.execution_count = this.#executionCount;
+    return { status: "error", content, buffers: [] };
+  }
+
+  #complete(running: Running, started: string, outcome: Outcome): undefined {
     this.#output.end();
     this.#current = null;
-    this.#reply(running, status, started, content, buffers);
+    this.#reply(running, outcome.status, started, outcome.content, outcome.buffers);
+    return undefined;
   }
 
   /** Answer a task where it came from; a direct task is also reported to the controller's record. */
@@ -330,16 +353,27 @@ export class Engine {
     return { engine_uuid: this.uuid, engine_id: this.id, method };
   }
 
-  async #apply(msg: Incoming): Promise<{ content: Json; buffers: Uint8Array[] }> {
+  #apply(msg: Incoming): Outcome | Promise<Outcome> {
     const c = msg.content;
-    let args = unpack(msg.buffers) as unknown[];
-    if (c.specials === true) args = (await reviveArgs(this.#ns, args)) as unknown[];
-    const fn = await resolveFunction(this.#ns, c.fn as Json);
-    const value = c.mode === "map" ? await this.#invoke(() => mapChunk(fn, args[0] as ArrayLike<unknown>, c.zip === true)) : await this.#invoke(() => fn(...args));
-    return packValue(value, {});
+    const args = unpack(msg.buffers) as unknown[];
+    if (c.specials === true) return reviveArgs(this.#ns, args).then((revived) => this.#applyWith(c, revived as unknown[]));
+    return this.#applyWith(c, args);
   }
 
-  async #execute(msg: Incoming): Promise<{ content: Json; buffers: Uint8Array[] }> {
+  #applyWith(c: Json, args: unknown[]): Outcome | Promise<Outcome> {
+    const fn = resolveFunction(this.#ns, c.fn as Json);
+    if (isThenable(fn)) return fn.then((f) => this.#call(f, c, args));
+    return this.#call(fn, c, args);
+  }
+
+  #call(fn: (...a: unknown[]) => unknown, c: Json, args: unknown[]): Outcome | Promise<Outcome> {
+    const value = c.mode === "map" ? this.#invoke(() => mapChunk(fn, args[0] as ArrayLike<unknown>, c.zip === true)) : this.#invoke(() => fn(...args));
+    // a thenable here is #settle's promise
+    if (isThenable(value)) return (value as Promise<unknown>).then((v): Outcome => ({ status: "ok", ...packValue(v, {}) }));
+    return { status: "ok", ...packValue(value, {}) };
+  }
+
+  async #execute(msg: Incoming): Promise<Outcome> {
     const code = String(msg.content.code ?? "");
     const js = msg.content.lang === "ts" ? await transpileTs(code) : code;
     const cell = this.#ns.compile(rewriteCell(js), `cell-${this.#executionCount + 1}`) as () => unknown;
@@ -348,14 +382,14 @@ export class Engine {
     const data = value === undefined ? null : { "text/plain": inspect(value, { depth: 4, breakLength: 100 }) };
     const content = { execution_count: this.#executionCount, data };
     try {
-      return packValue(value, content);
+      return { status: "ok", ...packValue(value, content) };
     } catch {
-      return packValue(undefined, content); // a cell's value that cannot be cloned still shows as text
+      return { status: "ok", ...packValue(undefined, content) }; // a cell's value that cannot be cloned still shows as text
     }
   }
 
-  /** Call user code: SIGINT interrupts it, a returned promise is awaited (also interruptibly). */
-  async #invoke(thunk: () => unknown): Promise<unknown> {
+  /** Call user code: SIGINT interrupts it; a returned promise is awaited (also interruptibly), anything else returned as is. */
+  #invoke(thunk: () => unknown): unknown {
     let result: unknown;
     try {
       result = this.#ns.callInterruptible(thunk);
@@ -363,7 +397,10 @@ export class Engine {
       if ((err as NodeJS.ErrnoException).code === "ERR_SCRIPT_EXECUTION_INTERRUPTED") throw interruptedError();
       throw err;
     }
-    if (!isThenable(result)) return result;
+    return isThenable(result) ? this.#settle(result) : result;
+  }
+
+  async #settle(result: PromiseLike<unknown>): Promise<unknown> {
     const current = this.#current;
     const interrupted = new Promise<never>((_, reject) => {
       if (current !== null) current.interrupt = reject;

@@ -115,9 +115,14 @@ export class DirectReport {
     else this.#schedule();
   }
 
-  /** Report arrivals now (a task is about to run while others wait behind it: queue status must see them). */
+  /**
+   * Report arrivals now, handed to the socket at once: a task is about to run while others wait
+   * behind it, and queue status must see them even if that task blocks the engine.
+   */
   flushSeen(): void {
-    if (this.#seen.length > 0) this.flush();
+    if (this.#seen.length === 0) return;
+    this.flush();
+    this.#conn()?.flush();
   }
 
   flush(): void {

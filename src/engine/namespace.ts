@@ -50,6 +50,9 @@ export class Namespace {
 
   constructor(cwd: string = process.cwd()) {
     this.cwd = cwd;
+    // installed once, never reassigned: writing and deleting a global per call missed V8's inline
+    // caches every time (~4 % of an engine's CPU on no-op tasks)
+    Object.defineProperty(globalThis, CALL_SLOT, { value: callPending, configurable: true });
     this.#install();
     this.#initial = new Set(Reflect.ownKeys(globalThis));
   }
@@ -95,12 +98,11 @@ export class Namespace {
 
   /** Run `fn` so that a SIGINT interrupts it even while it runs synchronous code. */
   callInterruptible<T>(fn: () => T): T {
-    const g = globalThis as Record<symbol, unknown>;
-    g[CALL_SLOT] = fn;
+    pending = fn;
     try {
       return this.#callScript.runInThisContext({ breakOnSigint: true }) as T;
     } finally {
-      delete g[CALL_SLOT];
+      pending = null;
     }
   }
 
@@ -154,6 +156,15 @@ export class Namespace {
     this.#modules.clear();
     this.#install();
   }
+}
+
+/** The function the call script runs next (set by callInterruptible, taken by callPending). */
+let pending: (() => unknown) | null = null;
+
+function callPending(): unknown {
+  const fn = pending!;
+  pending = null; // a nested call sets its own
+  return fn();
 }
 
 /** Indirect eval: global scope, sloppy mode, and dynamic import() works. */

@@ -8,7 +8,7 @@
  * kept in the order they finished.
  */
 import { compileQuery, type Query } from "./query.js";
-import { KeyError, recordBytes, stripBuffers, type RecordKey, type TaskRecord } from "./record.js";
+import { KeyError, patchRecord, recordBytes, stripBuffers, type RecordKey, type TaskRecord } from "./record.js";
 
 /** Reads a (possibly computed) field of a record for queries. */
 export type FieldReader = (r: TaskRecord, key: RecordKey) => unknown;
@@ -92,7 +92,7 @@ export class MemoryDb implements TaskDb {
   update(msgId: string, patch: Partial<TaskRecord>): void {
     const r = this.get(msgId);
     this.#bytes -= recordBytes(r);
-    Object.assign(r, patch);
+    patchRecord(r, patch);
     const bytes = recordBytes(r);
     this.#bytes += bytes;
     this.#track(r, bytes);

@@ -15,7 +15,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import type { Header, Json } from "../../protocol/messages.js";
 import { compileQuery, isDateKey, type Query } from "./query.js";
 import { MemoryDb, type FieldReader, type MemoryDbOptions, type TaskDb } from "./memory.js";
-import { KeyError, recordKey, type RecordKey, type TaskRecord, type TaskStatus } from "./record.js";
+import { KeyError, patchRecord, recordKey, type RecordKey, type TaskRecord, type TaskStatus } from "./record.js";
 
 type Database = BetterSqlite3.Database;
 type Statement = BetterSqlite3.Statement;
@@ -189,7 +189,9 @@ export class SqliteDb implements TaskDb {
       return;
     }
     // a record the cache has let go (or one from an earlier controller): written at the next flush
-    this.#changed(Object.assign(this.get(msgId), patch));
+    const record = this.get(msgId);
+    patchRecord(record, patch);
+    this.#changed(record);
   }
 
   find(query: Query, field: FieldReader): TaskRecord[] {
