@@ -237,7 +237,8 @@ export class Hub {
   }
 
   #newRecord(msg: Incoming, session: string, queue: "direct" | "task"): TaskRecord {
-    const record: TaskRecord = { ...emptyRecord(msg.header, msg.metadata, session, queue), requestRaw: retainAll(msg.raw) };
+    const record = emptyRecord(msg.header, msg.metadata, session, queue);
+    record.requestRaw = retainAll(msg.raw);
     this.db.add(record);
     this.scheduler.taskKnown(record.msgId);
     return record;
@@ -466,7 +467,10 @@ export class Hub {
     const seen = Array.isArray(msg.content.seen) ? (msg.content.seen as Array<{ header: Header; metadata: Json }>) : [];
     for (const t of seen) {
       if (typeof t.header?.msg_id !== "string" || this.db.has(t.header.msg_id)) continue;
-      this.db.add({ ...emptyRecord(t.header, t.metadata ?? {}, String(t.header.session), "direct"), engineId: entry.id, engineUuid: entry.uuid });
+      const record = emptyRecord(t.header, t.metadata ?? {}, String(t.header.session), "direct");
+      record.engineId = entry.id;
+      record.engineUuid = entry.uuid;
+      this.db.add(record);
       entry.direct.add(t.header.msg_id);
       this.scheduler.taskKnown(t.header.msg_id);
     }
@@ -572,12 +576,13 @@ export class Hub {
   }
 }
 
+/** A new record, every field present from the start (one object shape for all records: no per-record transitions). */
 function emptyRecord(header: Header, metadata: Json, session: string, queue: "direct" | "task"): TaskRecord {
   return {
     msgId: header.msg_id, header, metadata, clientSession: session, queue, engineId: null, engineUuid: null,
     submitted: header.date, started: null, completed: null, received: null, resubmitted: null, status: null,
     resultHeader: null, resultMetadata: null, stdout: "", stderr: "",
-    label: typeof metadata.label === "string" ? metadata.label : null, requestRaw: [], replyRaw: null,
+    label: typeof metadata.label === "string" ? metadata.label : null, requestRaw: [], replyRaw: null, buffersCulled: false,
   };
 }
 

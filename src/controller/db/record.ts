@@ -31,7 +31,7 @@ export interface TaskRecord {
   /** The reply message, once there is one. */
   replyRaw: Buffer[] | null;
   /** The buffers of request and reply were dropped to save memory (or never kept: large direct tasks). */
-  buffersCulled?: boolean;
+  buffersCulled: boolean;
 }
 
 /** Keep a buffer without pinning the large read chunk a small slice may belong to. */

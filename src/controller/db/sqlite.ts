@@ -336,8 +336,7 @@ function fromRow(row: Row): TaskRecord {
     submitted: row.submitted, started: row.started, completed: row.completed, received: row.received,
     resubmitted: row.resubmitted, status: row.status, resultHeader: json(row.result_header) as Header | null,
     resultMetadata: json(row.result_metadata), stdout: row.stdout, stderr: row.stderr, label: row.label,
-    requestRaw: [row.request], replyRaw: row.reply === null ? null : [row.reply],
-    ...(row.buffers_culled === 1 ? { buffersCulled: true } : {}),
+    requestRaw: [row.request], replyRaw: row.reply === null ? null : [row.reply], buffersCulled: row.buffers_culled === 1,
   };
 }
 
