@@ -343,6 +343,31 @@ describe("asyncresult - AsyncHubResult", () => {
     await assert.rejects(hr.get(30), /00000000-0000-0000-0000-000000000000/);
   });
 
+  it("the controller's record of a direct and a load-balanced task: outcome, times, and the reply's header and metadata", async () => {
+    const direct = rc.directView(0).apply((x: number) => x + 1, 1);
+    const balanced = rc.loadBalancedView().apply(() => {
+      throw new Error("recorded failure");
+    });
+    assert.equal(await direct.get(30), 2);
+    await balanced.wait(30);
+    const ids = [direct.msgIds[0]!, balanced.msgIds[0]!];
+    await recorded(ids);
+    const rows = await rc.dbQuery({ msgId: { $in: ids } }, ["msgId", "status", "started", "completed", "resultHeader", "resultMetadata"]);
+    const byId = new Map(rows.map((r) => [r.msgId, r]));
+    for (const [ar, status] of [[direct, "ok"], [balanced, "error"]] as const) {
+      const r = byId.get(ar.msgIds[0]!)!;
+      const md = ar.metadata[0]!;
+      assert.equal(r.status, status);
+      assert.ok(r.started instanceof Date && r.completed instanceof Date, JSON.stringify(r));
+      assert.equal(r.completed.getTime(), md.completed!.getTime(), "completed is the reply's date");
+      assert.equal(r.started.getTime(), md.started!.getTime());
+      const header = r.resultHeader as Record<string, unknown>;
+      const metadata = r.resultMetadata as Record<string, unknown>;
+      assert.equal(header.msg_type, "apply_reply");
+      assert.deepEqual([metadata.status, metadata.engine_id], [status, md.engineId]);
+    }
+  });
+
   it("a finished task's value and error stay available to new AsyncResults of the same client (the settled promise is let go)", async () => {
     const ok = rc.loadBalancedView().apply((x: number) => x * 2, 21);
     const bad = rc.loadBalancedView().apply(() => {

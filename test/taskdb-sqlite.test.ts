@@ -37,7 +37,7 @@ function record(i: number, bytes = 16): TaskRecord {
     clientSession: i % 2 === 0 ? "even" : "odd", queue: "task", engineId: null, engineUuid: null,
     // t7 in another ISO form, which does not sort as text
     submitted: i === 7 ? "2026-01-01T01:00:07+01:00" : `2026-01-01T00:00:${String(i % 60).padStart(2, "0")}.${String((i * 37_037) % 1_000_000).padStart(6, "0")}Z`, started: null, completed: null, received: null,
-    resubmitted: null, status: null, resultHeader: null, resultMetadata: null, stdout: "", stderr: "", label: i % 3 === 0 ? "third" : null,
+    resubmitted: null, status: null, stdout: "", stderr: "", label: i % 3 === 0 ? "third" : null,
     requestRaw: message(bytes, i % 250), replyRaw: null, buffersCulled: false,
   };
 }
@@ -45,8 +45,8 @@ function record(i: number, bytes = 16): TaskRecord {
 function finish(db: { update(id: string, p: Partial<TaskRecord>): void }, i: number, bytes = 16): void {
   db.update(`t${i}`, {
     engineId: i % 2, engineUuid: `engine-${i % 2}`, status: i % 5 === 0 ? "error" : "ok", started: "2026-01-01T00:01:00.000000Z",
-    completed: `2026-01-01T00:02:${String(i % 60).padStart(2, "0")}.000000Z`, resultHeader: { msg_id: `r${i}` } as TaskRecord["header"],
-    resultMetadata: { status: "ok" }, stdout: `out ${i}\n`, replyRaw: message(bytes, (i + 1) % 250),
+    completed: `2026-01-01T00:02:${String(i % 60).padStart(2, "0")}.000000Z`, stdout: `out ${i}\n`,
+    replyRaw: message(bytes, (i + 1) % 250),
   });
 }
 

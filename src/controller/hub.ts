@@ -284,22 +284,21 @@ export class Hub {
     const content = { status, ename, evalue, traceback: "", engine_info: {} };
     const msg: OutMessage = { header: makeHeader(replyType(record.header.msg_type), this.session), parent: record.header, metadata, content };
     const chunks = encodeMessage(this.#opts.auth, msg);
-    this.#finish(record, msg.header, metadata, chunks);
+    this.#finish(record, outcomeOf(msg.header, metadata), chunks);
     const client = this.clients.get(record.clientSession);
     if (client !== undefined) client.write(chunks);
     this.#notifyWatchers(record);
     this.scheduler.taskDone(record.msgId);
   }
 
-  #finish(record: TaskRecord, header: Header, metadata: Json, raw: readonly Uint8Array[]): void {
+  /** Record a task's end. The reply's header and metadata stay inside its raw bytes (read when asked for). */
+  #finish(record: TaskRecord, outcome: Outcome, raw: readonly Uint8Array[]): void {
     const now = isoMicro();
     this.db.update(record.msgId, {
-      status: (metadata.status as TaskStatus) ?? "error",
-      started: typeof metadata.started === "string" ? metadata.started : record.started,
-      completed: header.date ?? now,
+      status: outcome.status,
+      started: outcome.started ?? record.started,
+      completed: outcome.completed ?? now,
       received: now,
-      resultHeader: header,
-      resultMetadata: metadata,
       replyRaw: retainAll(raw),
     });
   }
@@ -342,7 +341,7 @@ export class Hub {
   /** Record a reply and pass it to the task's client. */
   #deliverReply(record: TaskRecord, raw: Buffer[], parsed: Incoming | null): void {
     const { header, metadata } = parsed ?? decodeHead(raw);
-    this.#finish(record, header, metadata, raw);
+    this.#finish(record, outcomeOf(header, metadata), raw);
     const client = this.clients.get(record.clientSession);
     if (client !== undefined) this.forward(client, raw, parsed === null ? null : this.engines.byUuid(String(metadata.engine))?.conn ?? null);
     this.#notifyWatchers(record);
@@ -491,12 +490,13 @@ export class Hub {
     if (record.status !== null) return;
     entry.direct.delete(msgId);
     entry.completed += 1;
-    const { header, metadata } = decodeHead([reply]);
+    // the engine sends the outcome beside the bytes, so the reply need not be parsed here
+    const outcome = typeof d.status === "string" ? directOutcome(d) : replyOutcome(reply);
     this.db.update(msgId, {
       requestRaw: [retain(request)], stdout: String(d.stdout ?? ""), stderr: String(d.stderr ?? ""), buffersCulled: d.stripped === true,
     });
     const replyBuf = retain(reply);
-    this.#finish(record, header, metadata, [replyBuf]);
+    this.#finish(record, outcome, [replyBuf]);
     this.#notifyWatchers(record);
     this.scheduler.taskDone(msgId);
   }
@@ -581,7 +581,7 @@ function emptyRecord(header: Header, metadata: Json, session: string, queue: "di
   return {
     msgId: header.msg_id, header, metadata, clientSession: session, queue, engineId: null, engineUuid: null,
     submitted: header.date, started: null, completed: null, received: null, resubmitted: null, status: null,
-    resultHeader: null, resultMetadata: null, stdout: "", stderr: "",
+    stdout: "", stderr: "",
     label: typeof metadata.label === "string" ? metadata.label : null, requestRaw: [], replyRaw: null, buffersCulled: false,
   };
 }
@@ -601,6 +601,39 @@ function resigned(auth: Authenticator, raw: Buffer[]): Buffer[] {
   const resent = (m.header as Header & { resent?: number }).resent ?? 0;
   const header = { ...m.header, resent: resent + 1 };
   return retainAll(encodeMessage(auth, { header, parent: m.parent as Header, metadata: m.metadata, content: m.content, buffers: m.buffers }));
+}
+
+/** What the record keeps of a reply. */
+interface Outcome {
+  status: TaskStatus;
+  started: string | null;
+  completed: string | null;
+}
+
+function outcomeOf(header: Header, metadata: Json): Outcome {
+  return {
+    status: asStatus(metadata.status),
+    started: typeof metadata.started === "string" ? metadata.started : null,
+    completed: typeof header.date === "string" ? header.date : null,
+  };
+}
+
+/** A direct task's outcome as its engine reported it (`status`, `started`, `date`). */
+function directOutcome(d: Json): Outcome {
+  return {
+    status: asStatus(d.status),
+    started: typeof d.started === "string" ? d.started : null,
+    completed: typeof d.date === "string" ? d.date : null,
+  };
+}
+
+function replyOutcome(reply: Buffer): Outcome {
+  const { header, metadata } = decodeHead([reply]);
+  return outcomeOf(header, metadata);
+}
+
+function asStatus(value: unknown): TaskStatus {
+  return value === "ok" || value === "aborted" ? value : "error";
 }
 
 /** Header and metadata of a raw message we made or stored. */

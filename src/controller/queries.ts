@@ -30,6 +30,8 @@ export function recordField(r: TaskRecord, key: RecordKey): unknown {
   switch (key) {
     case "content": return messageParts(r.requestRaw).content;
     case "buffers": return messageParts(r.requestRaw).buffers;
+    case "resultHeader": return r.replyRaw === null ? null : messageParts(r.replyRaw).header;
+    case "resultMetadata": return r.replyRaw === null ? null : messageParts(r.replyRaw).metadata;
     case "resultContent": return r.replyRaw === null ? null : messageParts(r.replyRaw).content;
     case "resultBuffers": return r.replyRaw === null ? [] : messageParts(r.replyRaw).buffers;
     default: return r[key];
@@ -91,15 +93,15 @@ function results(hub: Hub, session: string, content: Json): { content: Json; buf
 export function recordResult(r: TaskRecord, buffers: Buffer[]): Json {
   if (r.buffersCulled === true && r.status === "ok") throw new KeyError(`Record ${r.msgId}'s result buffers have been culled for size`);
   const reply = messageParts(r.replyRaw!);
-  const out = { ...summary(r), result_content: reply.content, buffers: [buffers.length, reply.buffers.length] };
+  const out = { ...summary(r, reply), result_content: reply.content, buffers: [buffers.length, reply.buffers.length] };
   buffers.push(...reply.buffers);
   return out;
 }
 
-/** What a client needs to rebuild a task's metadata. */
-function summary(r: TaskRecord): Json {
+/** What a client needs to rebuild a task's metadata (`reply`: the reply's parts, if already parsed). */
+function summary(r: TaskRecord, reply: Parts | null = r.replyRaw === null ? null : messageParts(r.replyRaw)): Json {
   return {
-    msg_id: r.msgId, header: r.header, metadata: r.metadata, result_header: r.resultHeader, result_metadata: r.resultMetadata,
+    msg_id: r.msgId, header: r.header, metadata: r.metadata, result_header: reply?.header ?? null, result_metadata: reply?.metadata ?? null,
     submitted: r.submitted, started: r.started, completed: r.completed, received: r.received,
     engine_id: r.engineId, engine_uuid: r.engineUuid, status: r.status, stdout: r.stdout, stderr: r.stderr, label: r.label,
   };

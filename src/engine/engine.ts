@@ -346,7 +346,7 @@ export class Engine {
     const chunks = encodeMessage(this.#auth, reply);
     if (link.open) link.write(chunks);
     else this.#conn?.write(chunks); // the link is gone: the controller passes it on
-    this.#report.done(msg, chunks, running.stdout, running.stderr);
+    this.#report.done(msg, chunks, { status, started, date: reply.header.date }, running.stdout, running.stderr);
   }
 
   #engineInfo(method: Method): Json {

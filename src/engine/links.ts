@@ -103,12 +103,16 @@ export class DirectReport {
     this.#schedule();
   }
 
-  done(request: Incoming, reply: readonly Uint8Array[], stdout: string, stderr: string): void {
+  /** A direct task answered: its bytes for the record, and its outcome (so the controller need not parse the reply). */
+  done(request: Incoming, reply: readonly Uint8Array[], outcome: { status: string; started: string | null; date: string }, stdout: string, stderr: string): void {
     const replySize = reply.reduce((n, c) => n + c.byteLength, 0);
     const stripped = request.size > RECORD_BUFFER_LIMIT || replySize > RECORD_BUFFER_LIMIT;
     const req = forRecord(request.raw, request.size);
     const rep = forRecord(reply, replySize);
-    this.#done.push({ msg_id: request.header.msg_id, stdout, stderr, stripped, buffers: [this.#buffers.length, 2] });
+    this.#done.push({
+      msg_id: request.header.msg_id, status: outcome.status, started: outcome.started, date: outcome.date, stdout, stderr, stripped,
+      buffers: [this.#buffers.length, 2],
+    });
     this.#buffers.push(req, rep);
     this.#bytes += req.byteLength + rep.byteLength;
     if (this.#bytes > REPORT_MAX_BYTES) this.flush();

@@ -164,10 +164,14 @@ export class Authenticator {
     return this.#finish(input);
   }
 
-  /** HMAC of a one-shot input laid out as key XOR ipad | message: the inner hash, then the outer. */
+  /**
+   * HMAC of a one-shot input laid out as key XOR ipad | message: the inner hash, then the outer.
+   * The digests come back as "binary" (latin1) strings: a "buffer" digest is a new ArrayBuffer each time, a
+   * string is not, and `Buffer.from` serves 32 bytes from Node's pool (~1.7 against ~2.4 µs).
+   */
   #finish(input: Buffer): Buffer {
-    this.#outer.set(hash("sha256", input, "buffer") as unknown as Buffer, BLOCK);
-    return hash("sha256", this.#outer, "buffer") as unknown as Buffer;
+    this.#outer.write(hash("sha256", input, "binary"), BLOCK, "latin1");
+    return Buffer.from(hash("sha256", this.#outer, "binary"), "latin1");
   }
 
   #hmacStreamed(auth: Buffer, json: readonly Uint8Array[], lens: readonly number[], buffers: readonly Uint8Array[] | null): Buffer {

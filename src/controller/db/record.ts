@@ -21,8 +21,6 @@ export interface TaskRecord {
   received: string | null;
   resubmitted: string | null;
   status: TaskStatus | null;
-  resultHeader: Header | null;
-  resultMetadata: Json | null;
   stdout: string;
   stderr: string;
   label: string | null;
@@ -75,14 +73,23 @@ export function patchRecord(r: TaskRecord, p: Partial<TaskRecord>): void {
   if (p.received !== undefined) r.received = p.received;
   if (p.resubmitted !== undefined) r.resubmitted = p.resubmitted;
   if (p.status !== undefined) r.status = p.status;
-  if (p.resultHeader !== undefined) r.resultHeader = p.resultHeader;
-  if (p.resultMetadata !== undefined) r.resultMetadata = p.resultMetadata;
   if (p.stdout !== undefined) r.stdout = p.stdout;
   if (p.stderr !== undefined) r.stderr = p.stderr;
   if (p.label !== undefined) r.label = p.label;
   if (p.requestRaw !== undefined) r.requestRaw = p.requestRaw;
   if (p.replyRaw !== undefined) r.replyRaw = p.replyRaw;
   if (p.buffersCulled !== undefined) r.buffersCulled = p.buffersCulled;
+}
+
+/**
+ * The reply's header and metadata as JSON text, or null before there is a reply. They are kept only
+ * inside the raw reply (read when asked for, which is rare): parsed objects kept per record were
+ * most of what the controller's garbage collector walked.
+ */
+export function replyHeadText(r: TaskRecord): { header: string; metadata: string } | null {
+  if (r.replyRaw === null || r.replyRaw.length === 0) return null;
+  const m = decodeRaw(r.replyRaw);
+  return { header: m.head[1]!.toString("utf8"), metadata: m.head[3]!.toString("utf8") };
 }
 
 export function recordBytes(r: TaskRecord): number {

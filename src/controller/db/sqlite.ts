@@ -15,7 +15,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import type { Header, Json } from "../../protocol/messages.js";
 import { compileQuery, isDateKey, type Query } from "./query.js";
 import { MemoryDb, type FieldReader, type MemoryDbOptions, type TaskDb } from "./memory.js";
-import { KeyError, patchRecord, recordKey, type RecordKey, type TaskRecord, type TaskStatus } from "./record.js";
+import { KeyError, patchRecord, recordKey, replyHeadText, type RecordKey, type TaskRecord, type TaskStatus } from "./record.js";
 
 type Database = BetterSqlite3.Database;
 type Statement = BetterSqlite3.Statement;
@@ -312,12 +312,12 @@ function quoteName(name: string): string {
 }
 
 function toRow(r: TaskRecord): Record<string, unknown> {
-  const json = (v: Header | Json | null) => (v === null ? null : JSON.stringify(v));
+  const reply = replyHeadText(r);
   return {
     msg_id: r.msgId, header: JSON.stringify(r.header), metadata: JSON.stringify(r.metadata), client_session: r.clientSession,
     queue: r.queue, engine_id: r.engineId, engine_uuid: r.engineUuid, submitted: r.submitted, started: r.started,
     completed: r.completed, received: r.received, resubmitted: r.resubmitted, status: r.status,
-    result_header: json(r.resultHeader), result_metadata: json(r.resultMetadata), stdout: r.stdout, stderr: r.stderr,
+    result_header: reply?.header ?? null, result_metadata: reply?.metadata ?? null, stdout: r.stdout, stderr: r.stderr,
     label: r.label, request: joined(r.requestRaw), reply: r.replyRaw === null ? null : joined(r.replyRaw),
     buffers_culled: r.buffersCulled === true ? 1 : 0,
   };
@@ -329,13 +329,11 @@ function joined(raw: readonly Buffer[]): Buffer {
 }
 
 function fromRow(row: Row): TaskRecord {
-  const json = (text: string | null) => (text === null ? null : (JSON.parse(text) as Json));
   return {
     msgId: row.msg_id, header: JSON.parse(row.header) as Header, metadata: JSON.parse(row.metadata) as Json,
     clientSession: row.client_session, queue: row.queue, engineId: row.engine_id, engineUuid: row.engine_uuid,
     submitted: row.submitted, started: row.started, completed: row.completed, received: row.received,
-    resubmitted: row.resubmitted, status: row.status, resultHeader: json(row.result_header) as Header | null,
-    resultMetadata: json(row.result_metadata), stdout: row.stdout, stderr: row.stderr, label: row.label,
+    resubmitted: row.resubmitted, status: row.status, stdout: row.stdout, stderr: row.stderr, label: row.label,
     requestRaw: [row.request], replyRaw: row.reply === null ? null : [row.reply], buffersCulled: row.buffers_culled === 1,
   };
 }
