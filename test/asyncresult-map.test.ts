@@ -343,7 +343,7 @@ describe("asyncresult - AsyncHubResult", () => {
     await assert.rejects(hr.get(30), /00000000-0000-0000-0000-000000000000/);
   });
 
-  it("the controller's record of a direct and a load-balanced task: outcome, times, and the reply's header and metadata", async () => {
+  it("the controller's record of a direct and a load-balanced task: request and reply headers and metadata, outcome, times", async () => {
     const direct = rc.directView(0).apply((x: number) => x + 1, 1);
     const balanced = rc.loadBalancedView().apply(() => {
       throw new Error("recorded failure");
@@ -352,10 +352,14 @@ describe("asyncresult - AsyncHubResult", () => {
     await balanced.wait(30);
     const ids = [direct.msgIds[0]!, balanced.msgIds[0]!];
     await recorded(ids);
-    const rows = await rc.dbQuery({ msgId: { $in: ids } }, ["msgId", "status", "started", "completed", "resultHeader", "resultMetadata"]);
+    const keys = ["msgId", "header", "metadata", "status", "started", "completed", "resultHeader", "resultMetadata"];
+    const rows = await rc.dbQuery({ msgId: { $in: ids } }, keys);
     const byId = new Map(rows.map((r) => [r.msgId, r]));
-    for (const [ar, status] of [[direct, "ok"], [balanced, "error"]] as const) {
+    for (const [ar, status, route] of [[direct, "ok", "direct"], [balanced, "error", "task"]] as const) {
       const r = byId.get(ar.msgIds[0]!)!;
+      // the request's header and metadata, read back from the bytes the record keeps
+      assert.deepEqual([(r.header as Record<string, unknown>).msg_id, (r.header as Record<string, unknown>).msg_type], [ar.msgIds[0], "apply_request"]);
+      assert.equal((r.metadata as Record<string, unknown>).route, route);
       const md = ar.metadata[0]!;
       assert.equal(r.status, status);
       assert.ok(r.started instanceof Date && r.completed instanceof Date, JSON.stringify(r));

@@ -9,7 +9,8 @@ import { pathToFileURL } from "node:url";
 import { Script } from "node:vm";
 import { isAbsolute, resolve } from "node:path";
 
-const CALL_SLOT = Symbol.for("tsparallel.engine.call");
+/** The global the call script calls (non-enumerable, read-only): a plain name is the cheapest lookup for a script without feedback. */
+const CALL_SLOT = "__tsparallel_call__";
 const TMP_SLOT = "__tsparallel_tmp__";
 const IDENT_RE = /^[A-Za-z_$][\w$]*$/;
 const COMPILE_CACHE_LIMIT = 1000;
@@ -46,7 +47,7 @@ export class Namespace {
   readonly #initial: Set<string | symbol>;
   readonly #compiled = new Map<string, Function>();
   readonly #modules = new Map<string, Promise<Record<string, unknown>>>();
-  readonly #callScript = new Script("globalThis[Symbol.for('tsparallel.engine.call')]()", { filename: "tsparallel-call" });
+  readonly #callScript = new Script(`${CALL_SLOT}()`, { filename: "tsparallel-call" });
 
   constructor(cwd: string = process.cwd()) {
     this.cwd = cwd;
