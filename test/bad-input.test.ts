@@ -9,7 +9,7 @@ import { connect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { Client } from "tsparallel";
 import { Authenticator, encodeFrames, encodeMessage, FrameDecoder, Incoming, makeHeader, readConnectionFile, type ConnectionInfo } from "tsparallel/internal";
-import { TEST_DIR, startCluster, until, type Running } from "./helpers.ts";
+import { TEST_DIR, startCluster, until, withCluster, type Running } from "./helpers.ts";
 
 const VERSIONS = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -241,5 +241,37 @@ describe("bad input - engine direct links", () => {
     await until(() => engineDrops().length >= before + 5, 10_000, "the engine to log the drops");
     await stillServing();
     assert.deepEqual(r.rc.ids, [0], "the engine was not shut down by the unverified/non-task messages");
+  });
+});
+
+describe("direct links - transport and identity", () => {
+  it("a cluster started with transport 'tcp' takes direct tasks on a loopback TCP port: they run while the controller is stopped, and reach its record after", async () => {
+    await withCluster({ n: 1, transport: "tcp" }, async ({ cluster, rc }) => {
+      assert.match(rc.hosts.get(0)!.direct!, /^tcp:127\.0\.0\.1:\d+$/);
+      const e0 = rc.directView(0);
+      assert.equal(await e0.apply((x: number) => x + 1, 1), 2); // the link is open now
+      const controller = cluster.pids.controller!;
+      process.kill(controller, "SIGSTOP");
+      const ar = e0.apply((x: number) => x * 3, 7);
+      try {
+        assert.equal(await ar.get(10), 21, "answered over the link, not through the stopped controller");
+      } finally {
+        process.kill(controller, "SIGCONT");
+      }
+      const id = ar.msgIds[0]!;
+      await until(async () => (await rc.dbQuery({ msgId: id, completed: { $ne: null } }, ["msgId"])).length === 1, 10_000, "the record of the direct task");
+    });
+  });
+
+  it("a direct-link address that answers as another engine is not used: the task goes through the controller to its engine", async () => {
+    await withCluster({ n: 2 }, async ({ rc }) => {
+      // before any direct task (links open on first use): engine 0's entry names engine 1's socket,
+      // as a reused address or another network namespace on this host could
+      const [host0, host1] = [rc.hosts.get(0)!, rc.hosts.get(1)!];
+      assert.notEqual(host0.pid, host1.pid);
+      host0.direct = host1.direct;
+      assert.equal(await rc.directView(0).apply(() => process.pid), host0.pid, "engine 0 ran it");
+      assert.equal(await rc.directView(1).apply(() => process.pid), host1.pid);
+    });
   });
 });

@@ -161,7 +161,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
 
   #linkFor(engineId: number): EngineLink | null {
     if (this.#closed) return null;
-    return this.#links.get(engineId, this.hosts.get(engineId));
+    const where = this.hosts.get(engineId);
+    return this.#links.get(engineId, where === undefined ? undefined : { ...where, uuid: this.engines.get(engineId) ?? null });
   }
 
   #viaController(chunks: readonly Uint8Array[], state: TaskState): void {

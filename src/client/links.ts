@@ -40,10 +40,10 @@ export class EngineLink {
   #queue: Queued[] = [];
   readonly #host: LinkHost;
 
-  constructor(engineId: number, path: string, host: LinkHost) {
+  constructor(engineId: number, target: LinkTarget, uuid: string | null, host: LinkHost) {
     this.engineId = engineId;
     this.#host = host;
-    void this.#open(path);
+    void this.#open(target, uuid);
   }
 
   send(chunks: readonly Uint8Array[], state: TaskState): void {
@@ -71,15 +71,17 @@ export class EngineLink {
     conn.onFlushed(() => (state.sent = true));
   }
 
-  async #open(path: string): Promise<void> {
+  async #open(target: LinkTarget, uuid: string | null): Promise<void> {
     const h = this.#host;
-    const { socket, reader } = connectReading({ path });
+    const { socket, reader } = connectReading(target);
     const conn = new Connection(socket, { auth: h.auth, history: h.history, verifyBuffers: true, log: h.log, stats: h.stats, reader });
     conn.socket.unref();
     conn.on("message", (m) => h.onMessage(m));
     conn.socket.on("error", () => {});
     try {
-      await conn.initiate({ role: "client", session: h.session }, h.timeoutMs);
+      const welcome = await conn.initiate({ role: "client", session: h.session }, h.timeoutMs);
+      // the address could be another process's on this host (a reused port, another network namespace)
+      if (uuid !== null && welcome.engine_uuid !== uuid) throw new Error(`the link answered as engine ${String(welcome.engine_uuid)}, not ${uuid}`);
     } catch (err) {
       h.log.warn("no direct link; using the controller", { engine: this.engineId, error: (err as Error).message });
       conn.close(true);
@@ -116,6 +118,17 @@ export class EngineLink {
   }
 }
 
+/** Where an engine on this host listens for direct links. */
+type LinkTarget = { path: string } | { host: string; port: number };
+
+/** An engine's direct-link address (`unix:<path>`, `tcp:127.0.0.1:<port>`), or null when there is none to use. */
+function linkTarget(address: string | null): LinkTarget | null {
+  if (address === null) return null;
+  if (address.startsWith("unix:")) return existsSync(address.slice(5)) ? { path: address.slice(5) } : null;
+  const tcp = /^tcp:(127\.0\.0\.1):(\d{1,5})$/.exec(address);
+  return tcp === null ? null : { host: tcp[1]!, port: Number(tcp[2]) };
+}
+
 /** One link per local engine, opened on first use. */
 export class EngineLinks {
   readonly #links = new Map<number, EngineLink>();
@@ -127,12 +140,13 @@ export class EngineLinks {
   }
 
   /** The link to use for `engineId`, or null to go through the controller. */
-  get(engineId: number, where: { hostname: string; direct: string | null } | undefined): EngineLink | null {
+  get(engineId: number, where: { hostname: string; direct: string | null; uuid: string | null } | undefined): EngineLink | null {
     const existing = this.#links.get(engineId);
     if (existing !== undefined) return existing;
-    const path = where?.direct?.startsWith("unix:") ? where.direct.slice(5) : null;
-    if (path === null || where?.hostname !== this.#hostname || !existsSync(path)) return null;
-    const link = new EngineLink(engineId, path, this.#host);
+    if (where === undefined || where.hostname !== this.#hostname) return null;
+    const target = linkTarget(where.direct);
+    if (target === null) return null;
+    const link = new EngineLink(engineId, target, where.uuid, this.#host);
     this.#links.set(engineId, link);
     return link;
   }

@@ -146,7 +146,7 @@ export class Engine {
         header: makeHeader("registration_request", this.#session),
         content: {
           uuid: this.uuid, id: this.id ?? this.#config.requestedId, hostname: hostname(), pid: process.pid,
-          direct: this.#links === null ? null : `unix:${this.#links.path}`,
+          direct: this.#links?.address ?? null,
         },
       });
     });
@@ -181,14 +181,19 @@ export class Engine {
     await this.stop(1);
   }
 
-  /** Listen for direct links when the controller is on this host (its Unix socket tells where). */
+  /**
+   * Listen for direct links when the controller is on this host (its Unix socket tells where): on a
+   * Unix socket beside the controller's, or on a loopback TCP port when the cluster's transport is
+   * "tcp" (so that a TCP cluster's tasks travel over TCP all the way).
+   */
   async #listenDirect(): Promise<void> {
-    const controllerSocket = this.#config.info.unixPath;
+    const info = this.#config.info;
+    const controllerSocket = info.unixPath;
     if (controllerSocket === null || controllerSocket === undefined) return;
     try {
       this.#links = await LinkServer.listen({
-        path: join(dirname(controllerSocket), `engine-${this.uuid.slice(0, 18)}.sock`),
-        auth: this.#auth, history: this.#history, stats: this.#stats, log: this.#log,
+        listen: info.transport === "tcp" ? { host: "127.0.0.1" } : { path: join(dirname(controllerSocket), `engine-${this.uuid.slice(0, 18)}.sock`) },
+        auth: this.#auth, history: this.#history, stats: this.#stats, log: this.#log, uuid: this.uuid,
         onMessage: (m, link) => this.#onLinkMessage(m, link),
         onClose: (link) => (this.#queue = this.#queue.filter((t) => t.link !== link)),
       });

@@ -15,17 +15,22 @@ import { makeHeader, type Incoming, type Json } from "../protocol/messages.js";
 import { decodeRaw, encodeFrames } from "../protocol/wire.js";
 
 export interface LinkServerOptions {
-  path: string;
+  /** A Unix socket path, or "127.0.0.1" for a loopback TCP port of the system's choosing. */
+  listen: { path: string } | { host: "127.0.0.1" };
   auth: Authenticator;
   history: DigestHistory;
   stats: DropStats;
   log: Logger;
+  /** The engine's uuid, told to each client in the welcome (so a client knows it reached the right engine). */
+  uuid: string;
   onMessage: (msg: Incoming, link: Connection) => void;
   onClose: (link: Connection) => void;
 }
 
 export class LinkServer {
-  readonly path: string;
+  /** Where clients on this host reach it: `unix:<path>` or `tcp:127.0.0.1:<port>`. */
+  address = "";
+  readonly #path: string | null;
   readonly #opts: LinkServerOptions;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -33,18 +38,24 @@ export class LinkServer {
 
   private constructor(opts: LinkServerOptions) {
     this.#opts = opts;
-    this.path = opts.path;
+    this.#path = "path" in opts.listen ? opts.listen.path : null;
     this.#server = createServer({ pauseOnConnect: true }, (s) => this.#accept(s));
   }
 
   static async listen(opts: LinkServerOptions): Promise<LinkServer> {
-    mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
-    rmSync(opts.path, { force: true });
     const server = new LinkServer(opts);
+    const path = server.#path;
+    if (path !== null) {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      rmSync(path, { force: true });
+    }
     await new Promise<void>((resolve, reject) => {
       server.#server.once("error", reject);
-      server.#server.listen(opts.path, () => resolve());
+      if (path !== null) server.#server.listen(path, () => resolve());
+      else server.#server.listen({ host: "127.0.0.1", port: 0 }, () => resolve());
     });
+    const bound = server.#server.address();
+    server.address = path !== null ? `unix:${path}` : `tcp:127.0.0.1:${typeof bound === "object" && bound !== null ? bound.port : 0}`;
     server.#server.unref();
     return server;
   }
@@ -52,7 +63,7 @@ export class LinkServer {
   close(): void {
     this.#server.close();
     for (const s of this.#sockets) s.destroy();
-    rmSync(this.path, { force: true });
+    if (this.#path !== null) rmSync(this.#path, { force: true });
   }
 
   #accept(accepted: Socket): void {
@@ -64,7 +75,7 @@ export class LinkServer {
     const conn = new Connection(socket, { auth, history, verifyBuffers: true, log, stats, reader });
     conn.on("message", (m) => this.#opts.onMessage(m, conn));
     conn.on("close", () => this.#opts.onClose(conn));
-    conn.accept(this.#session, 10_000).then(
+    conn.accept(this.#session, 10_000, { engine_uuid: this.#opts.uuid }).then(
       (hello) => {
         if (hello.role === "client") return;
         stats.count("direct link from a non-client");
