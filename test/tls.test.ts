@@ -89,6 +89,7 @@ describe("tls - a cluster with tls: true", () => {
     const rc = await Client.connect({ connectionFile: r.cluster.connectionFile, transport: "tcp", timeout: 20 });
     try {
       assert.deepEqual(rc.ids, [0, 1], "both engines registered over TLS (the TCP port speaks nothing else)");
+      for (const id of rc.ids) assert.match(rc.hosts.get(id)!.direct ?? "", /^unix:/, "direct links stay off TCP, which would be in the clear");
       const data = Float64Array.from({ length: 1_000_000 }, (_, i) => i * 0.5);
       const dv = rc.directView(1);
       await dv.push({ data });

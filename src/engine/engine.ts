@@ -184,7 +184,8 @@ export class Engine {
   /**
    * Listen for direct links when the controller is on this host (its Unix socket tells where): on a
    * Unix socket beside the controller's, or on a loopback TCP port when the cluster's transport is
-   * "tcp" (so that a TCP cluster's tasks travel over TCP all the way).
+   * "tcp" (so that a TCP cluster's tasks travel over TCP all the way). A TLS cluster keeps them on
+   * the Unix socket: nothing of it goes over TCP in the clear.
    */
   async #listenDirect(): Promise<void> {
     const info = this.#config.info;
@@ -192,7 +193,9 @@ export class Engine {
     if (controllerSocket === null || controllerSocket === undefined) return;
     try {
       this.#links = await LinkServer.listen({
-        listen: info.transport === "tcp" ? { host: "127.0.0.1" } : { path: join(dirname(controllerSocket), `engine-${this.uuid.slice(0, 18)}.sock`) },
+        listen: info.transport === "tcp" && typeof info.tlsFingerprint !== "string"
+          ? { host: "127.0.0.1" }
+          : { path: join(dirname(controllerSocket), `engine-${this.uuid.slice(0, 18)}.sock`) },
         auth: this.#auth, history: this.#history, stats: this.#stats, log: this.#log, uuid: this.uuid,
         onMessage: (m, link) => this.#onLinkMessage(m, link),
         onClose: (link) => (this.#queue = this.#queue.filter((t) => t.link !== link)),
