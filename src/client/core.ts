@@ -161,8 +161,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
 
   #linkFor(engineId: number): EngineLink | null {
     if (this.#closed) return null;
-    const where = this.hosts.get(engineId);
-    return this.#links.get(engineId, where === undefined ? undefined : { ...where, uuid: this.engines.get(engineId) ?? null });
+    return this.#links.get(engineId, this.hosts.get(engineId), this.engines.get(engineId) ?? null);
   }
 
   #viaController(chunks: readonly Uint8Array[], state: TaskState): void {

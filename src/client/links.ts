@@ -139,14 +139,14 @@ export class EngineLinks {
     this.#host = host;
   }
 
-  /** The link to use for `engineId`, or null to go through the controller. */
-  get(engineId: number, where: { hostname: string; direct: string | null; uuid: string | null } | undefined): EngineLink | null {
+  /** The link to use for `engineId` (whose uuid is `uuid`), or null to go through the controller. */
+  get(engineId: number, where: { hostname: string; direct: string | null } | undefined, uuid: string | null): EngineLink | null {
     const existing = this.#links.get(engineId);
     if (existing !== undefined) return existing;
     if (where === undefined || where.hostname !== this.#hostname) return null;
     const target = linkTarget(where.direct);
     if (target === null) return null;
-    const link = new EngineLink(engineId, target, where.uuid, this.#host);
+    const link = new EngineLink(engineId, target, uuid, this.#host);
     this.#links.set(engineId, link);
     return link;
   }

@@ -9,7 +9,7 @@ import type { Authenticator } from "../protocol/auth.js";
 import { isoMicro } from "../protocol/time.js";
 import { decodeRaw } from "../protocol/wire.js";
 import type { TaskDb } from "./db/memory.js";
-import { retain, retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
+import { headText, retain, retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
 import { EngineRegistry, type EngineEntry } from "./engines.js";
 import { Fanouts } from "./fanout.js";
 import { recordResult } from "./queries.js";
@@ -490,13 +490,11 @@ export class Hub {
     if (record.status !== null) return;
     entry.direct.delete(msgId);
     entry.completed += 1;
-    // the engine sends the outcome beside the bytes, so the reply need not be parsed here
-    const outcome = typeof d.status === "string" ? directOutcome(d) : replyOutcome(reply);
     this.db.update(msgId, {
       requestRaw: [retain(request)], stdout: String(d.stdout ?? ""), stderr: String(d.stderr ?? ""), buffersCulled: d.stripped === true,
     });
-    const replyBuf = retain(reply);
-    this.#finish(record, outcome, [replyBuf]);
+    // the engine sends the outcome beside the bytes, so the reply need not be parsed here
+    this.#finish(record, directOutcome(d, reply), [retain(reply)]);
     this.#notifyWatchers(record);
     this.scheduler.taskDone(msgId);
   }
@@ -610,34 +608,27 @@ interface Outcome {
   completed: string | null;
 }
 
+function outcome(status: unknown, started: unknown, date: unknown): Outcome {
+  return {
+    status: status === "ok" || status === "aborted" ? status : "error",
+    started: typeof started === "string" ? started : null,
+    completed: typeof date === "string" ? date : null,
+  };
+}
+
 function outcomeOf(header: Header, metadata: Json): Outcome {
-  return {
-    status: asStatus(metadata.status),
-    started: typeof metadata.started === "string" ? metadata.started : null,
-    completed: typeof header.date === "string" ? header.date : null,
-  };
+  return outcome(metadata.status, metadata.started, header.date);
 }
 
-/** A direct task's outcome as its engine reported it (`status`, `started`, `date`). */
-function directOutcome(d: Json): Outcome {
-  return {
-    status: asStatus(d.status),
-    started: typeof d.started === "string" ? d.started : null,
-    completed: typeof d.date === "string" ? d.date : null,
-  };
-}
-
-function replyOutcome(reply: Buffer): Outcome {
+/** A direct task's outcome as its engine reported it (`status`, `started`, `date`), else from its reply. */
+function directOutcome(d: Json, reply: Buffer): Outcome {
+  if (typeof d.status === "string") return outcome(d.status, d.started, d.date);
   const { header, metadata } = decodeHead([reply]);
   return outcomeOf(header, metadata);
 }
 
-function asStatus(value: unknown): TaskStatus {
-  return value === "ok" || value === "aborted" ? value : "error";
-}
-
 /** Header and metadata of a raw message we made or stored. */
 function decodeHead(raw: Buffer[]): { header: Header; metadata: Json } {
-  const m = decodeRaw(raw);
-  return { header: JSON.parse(m.head[1]!.toString("utf8")) as Header, metadata: JSON.parse(m.head[3]!.toString("utf8")) as Json };
+  const text = headText(raw);
+  return { header: JSON.parse(text.header) as Header, metadata: JSON.parse(text.metadata) as Json };
 }

@@ -377,8 +377,8 @@ export class Engine {
   #call(fn: (...a: unknown[]) => unknown, c: Json, args: unknown[]): Outcome | Promise<Outcome> {
     const value = c.mode === "map" ? this.#invoke(() => mapChunk(fn, args[0] as ArrayLike<unknown>, c.zip === true)) : this.#invoke(() => fn(...args));
     // a thenable here is #settle's promise
-    if (isThenable(value)) return (value as Promise<unknown>).then((v): Outcome => ({ status: "ok", ...packValue(v, {}) }));
-    return { status: "ok", ...packValue(value, {}) };
+    if (isThenable(value)) return (value as Promise<unknown>).then((v) => okOutcome(v, {}));
+    return okOutcome(value, {});
   }
 
   async #execute(msg: Incoming): Promise<Outcome> {
@@ -390,9 +390,9 @@ export class Engine {
     const data = value === undefined ? null : { "text/plain": inspect(value, { depth: 4, breakLength: 100 }) };
     const content = { execution_count: this.#executionCount, data };
     try {
-      return { status: "ok", ...packValue(value, content) };
+      return okOutcome(value, content);
     } catch {
-      return { status: "ok", ...packValue(undefined, content) }; // a cell's value that cannot be cloned still shows as text
+      return okOutcome(undefined, content); // a cell's value that cannot be cloned still shows as text
     }
   }
 
@@ -434,6 +434,12 @@ export class Engine {
     if (this.#current !== null) process.stderr.write(text);
     else this.#log.error("uncaught error outside any task", { error: text });
   }
+}
+
+/** A task's value, packed for its reply. */
+function okOutcome(value: unknown, content: Json): Outcome {
+  const packed = packValue(value, content);
+  return { status: "ok", content: packed.content, buffers: packed.buffers };
 }
 
 function methodOf(msg: Incoming): Method {

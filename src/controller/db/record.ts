@@ -87,8 +87,12 @@ export function patchRecord(r: TaskRecord, p: Partial<TaskRecord>): void {
  * most of what the controller's garbage collector walked.
  */
 export function replyHeadText(r: TaskRecord): { header: string; metadata: string } | null {
-  if (r.replyRaw === null || r.replyRaw.length === 0) return null;
-  const m = decodeRaw(r.replyRaw);
+  return r.replyRaw === null || r.replyRaw.length === 0 ? null : headText(r.replyRaw);
+}
+
+/** The header and metadata frames of a stored message, as JSON text. */
+export function headText(raw: readonly Buffer[]): { header: string; metadata: string } {
+  const m = decodeRaw(raw);
   return { header: m.head[1]!.toString("utf8"), metadata: m.head[3]!.toString("utf8") };
 }
 
