@@ -7,9 +7,20 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
   AsyncResult, DependencyTimeout, ImpossibleDependency, InvalidDependency, RemoteError, UnmetDependency,
-  type Client, type DependencySpec, type LoadBalancedView,
+  type Client, type DependencySpec, type LoadBalancedView, type TaskMetadata,
 } from "tsparallel";
 import { slow, startCluster, type Running } from "./helpers.ts";
+
+/**
+ * The task whose metadata is `md` started after every task in `deps` had completed. The stamps come
+ * from different engines, whose clocks each follow the system's to within a millisecond; a dependency
+ * released early would show hundreds of milliseconds.
+ */
+function assertStartedAfter(md: TaskMetadata, deps: Array<TaskMetadata>): void {
+  const started = md.started!.getTime();
+  const latest = Math.max(...deps.map((d) => d.completed!.getTime()));
+  assert.ok(started >= latest - 2, `started ${md.started!.toISOString()} (engine ${md.engineId}) after the dependency completed ${new Date(latest).toISOString()} (engines ${deps.map((d) => d.engineId)})`);
+}
 
 declare const myid: number;
 
@@ -32,15 +43,14 @@ describe("dependency", () => {
       const view = rc.loadBalancedView().setFlags({ after: first });
       const second = view.apply(() => Date.now());
       await Promise.all([first, second]);
-      assert.ok(second.metadata[0]!.started! >= first.metadata[0]!.completed!, "started after the dependency completed");
+      assertStartedAfter(second.metadata[0]!, [first.metadata[0]!]);
     });
 
     it("several dependencies given as msg ids and AsyncResults (withFlags)", async () => {
       const deps = [lv.apply(slow, 1, 0.3), lv.apply(slow, 2, 0.6)];
       const dependent = lv.withFlags({ after: [deps[0]!.msgIds[0]!, deps[1]!] }).apply(() => "after both");
       assert.equal(await dependent, "after both");
-      const latest = Math.max(...deps.map((d) => d.metadata[0]!.completed!.getTime()));
-      assert.ok(dependent.metadata[0]!.started!.getTime() >= latest);
+      assertStartedAfter(dependent.metadata[0]!, deps.map((d) => d.metadata[0]!));
       assert.deepEqual(dependent.metadata[0]!.after, deps.flatMap((d) => d.msgIds));
     });
 
@@ -49,7 +59,7 @@ describe("dependency", () => {
       const amr = lv.map((x: number) => [x, Date.now()], [1, 2, 3], { after: gate });
       const out = (await amr) as Array<[number, number]>;
       assert.deepEqual(out.map(([x]) => x), [1, 2, 3]);
-      for (const md of amr.metadata) assert.ok(md.started! >= gate.metadata[0]!.completed!);
+      for (const md of amr.metadata) assertStartedAfter(md, [gate.metadata[0]!]);
     });
 
     it("a dependency that failed makes the task impossible (success only, by default)", async () => {
@@ -77,7 +87,7 @@ describe("dependency", () => {
       const leader = lv.apply(slow, 7, 0.5);
       const follower = lv.withFlags({ follow: leader }).apply(() => myid);
       assert.equal(await follower, leader.engineId);
-      assert.ok(follower.metadata[0]!.started! >= leader.metadata[0]!.completed!);
+      assertStartedAfter(follower.metadata[0]!, [leader.metadata[0]!]);
     });
 
     it("following tasks that ran on different engines is impossible", async () => {
@@ -96,7 +106,7 @@ describe("dependency", () => {
       const both = lv.withFlags({ after: a, follow: b }).apply(() => myid);
       await b;
       assert.equal(await both, b.engineId);
-      assert.ok(both.metadata[0]!.started! >= a.metadata[0]!.completed!);
+      assertStartedAfter(both.metadata[0]!, [a.metadata[0]!]);
     });
   });
 

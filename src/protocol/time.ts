@@ -1,12 +1,36 @@
 /**
  * Timestamps with microsecond resolution. A Date holds whole milliseconds only, so the wire carries
  * ISO-8601 strings with six fractional digits and code that needs precision uses epoch milliseconds
- * as floats (performance.timeOrigin + performance.now()).
+ * as floats.
  */
 
-/** Epoch milliseconds with sub-millisecond resolution. */
+/*
+ * The system's wall clock, to the microsecond. Node reads it only in whole milliseconds (Date.now),
+ * so the fraction comes from the monotonic clock (performance.now) plus an offset, which starts as
+ * the process's time origin. The origin is read once, when the process starts: if the wall clock is
+ * stepped afterwards (NTP on a freshly booted machine), or the origin was read imprecisely, the
+ * processes of one host would disagree, and a task could seem to start before the task it waited
+ * for had completed. So each reading is checked against Date.now(): it must lie in the same
+ * millisecond, and where it does not the offset moves just enough. Readings near a millisecond's
+ * edge keep pulling the offset to the wall clock, so processes agree to within ~1 ms at once and
+ * to a few µs soon after.
+ */
+let offset = performance.timeOrigin;
+
+/** Epoch milliseconds (the system's wall clock) with sub-millisecond resolution. */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  const wall = Date.now(); // read first: the moment of the next reading is no earlier than `wall`
+  const t = offset + performance.now();
+  if (t < wall) {
+    offset += wall - t;
+    return wall;
+  }
+  if (t >= wall + 1) {
+    const last = wall + 0.999;
+    offset -= t - last;
+    return last;
+  }
+  return t;
 }
 
 // the date-and-seconds part changes once a second: format it once (Date#toISOString costs ~10 µs cold)
