@@ -214,6 +214,41 @@ describe("views - direct", () => {
       assert.equal(Buffer.compare(Buffer.from(gathered), Buffer.from(large)), 0);
     });
 
+    it("a gather whose parts' sizes are known reads them straight into the joined array; a wrong guess still gathers right", async () => {
+      const n = 2_000_001; // 16 MB: each part's reply is streamed into its frames
+      const data = new Float64Array(n).map((_, i) => i * 0.5);
+      await dv.scatter("big", data);
+      const ar = dv.gather("big");
+      const back = (await ar) as Float64Array;
+      assert.ok(back instanceof Float64Array);
+      assert.equal(Buffer.compare(Buffer.from(back.buffer, back.byteOffset, back.byteLength), Buffer.from(data.buffer)), 0);
+      const shared = async (a: typeof ar, joined: ArrayBufferView) =>
+        Object.values(await a.getDict()).map((p) => (p as ArrayBufferView).buffer === joined.buffer);
+      assert.deepEqual(await shared(ar, back), [true, true], "sizes known from the scatter: each part was read into its place");
+
+      // a name this client never scattered: the first gather joins by copying, the next knows the sizes
+      await dv.execute("made = new Float64Array(1_000_000).fill(myid + 1)");
+      const first = dv.gather("made");
+      const f = (await first) as Float64Array;
+      assert.deepEqual([f.length, f[0], f[999_999], f[1_000_000], f[1_999_999]], [2_000_000, 1, 1, 2, 2]);
+      assert.deepEqual(await shared(first, f), [false, false]);
+      const second = dv.gather("made");
+      const g = (await second) as Float64Array;
+      assert.deepEqual([g.length, g[0], g[1_999_999]], [2_000_000, 1, 2]);
+      assert.deepEqual(await shared(second, g), [true, true]);
+
+      // the parts changed: another type of the same byte length (taken into place, then copied out), then other sizes
+      await dv.execute("made = new Uint8Array(8_000_000).fill(myid + 7)");
+      const u = (await dv.gather("made")) as Uint8Array;
+      assert.ok(u instanceof Uint8Array);
+      assert.deepEqual([u.length, u[0], u[7_999_999], u[8_000_000], u[15_999_999]], [16_000_000, 7, 7, 8, 8]);
+      await dv.execute("made = new Float64Array(999_999).fill(3)");
+      const h = (await dv.gather("made")) as Float64Array;
+      assert.ok(h instanceof Float64Array);
+      assert.deepEqual([h.length, h[0], h[1_999_997]], [1_999_998, 3, 3]);
+      await dv.execute("delete globalThis.made; delete globalThis.big");
+    });
+
     it("gather of per-engine scalars lists them in target order", async () => {
       assert.deepEqual(await dv.gather("myid"), [0, 1]);
     });

@@ -55,6 +55,36 @@ describe("wire - framing", () => {
     }
   });
 
+  it("a landing puts a streamed message's large frame where the receiver asks (exact length only), after its head frames", () => {
+    const big = Buffer.alloc(2_000_000).map((_, i) => i % 251);
+    const mid = Buffer.alloc(100_000, 9);
+    const parent = makeHeader("pull_request", "s");
+    const one = encodeMessage(auth, { header: makeHeader("big", "s"), parent, content: { n: 1 }, buffers: [big, mid] });
+    const whole = Buffer.concat(one);
+    for (const step of [65_536, 1000]) {
+      const arena = new ArrayBuffer(3_000_000);
+      const place = Buffer.from(arena, 8, 2_000_000);
+      const asked: Array<[string, number]> = [];
+      const d = new FrameDecoder({
+        assemble: true,
+        landing: (head, len) => {
+          asked.push([(JSON.parse(head[2]!.toString()) as { msg_id: string }).msg_id, len]);
+          return len === 2_000_000 ? place : Buffer.alloc(len + 1); // a wrong length is not used
+        },
+      });
+      const out = [];
+      for (let i = 0; i < whole.length; i += step) out.push(...d.push(whole.subarray(i, i + step)));
+      assert.equal(out.length, 1);
+      const bufs = out[0]!.buffers();
+      assert.deepEqual(asked, [[parent.msg_id, 2_000_000], [parent.msg_id, 100_000]], "asked once per own frame, with the parent header readable");
+      assert.equal(bufs[0]!.buffer, arena, "the big frame landed in the given place");
+      assert.equal(bufs[0]!.byteOffset, 8);
+      assert.ok(bufs[0]!.equals(big) && bufs[1]!.equals(mid));
+      assert.notEqual(bufs[1]!.length, 100_001, "a landing of the wrong length is ignored");
+      assert.equal(auth.verify(out[0]!.head[0]!, out[0]!.head.slice(1), out[0]!.bufferLengths, out[0]!.buffers, true).ok, true);
+    }
+  });
+
   it("a socket may read straight into a large frame's own buffer; the view ends where the frame does", () => {
     const big = Buffer.alloc(2_000_000).map((_, i) => i % 251);
     const edge = Buffer.alloc(64 * 1024 + 1).map((_, i) => i % 13);

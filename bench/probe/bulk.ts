@@ -4,10 +4,12 @@
  * straight into fresh memory; straight into reused memory; straight into fresh memory with glibc
  * keeping freed memory). Then tsparallel's own 100 MB push and pull of new arrays, on clusters
  * whose engines run with the default allocator settings and with `GLIBC_TUNABLES=""`, in
- * alternating rounds. Not a benchmark (no peers, no targets): the figures of docs/performance.md
- * ("Bulk data").
+ * alternating rounds. Last, a gather of 10 M float64 from 2 engines with the parts' sizes known (a
+ * scattered name: read into the joined array in place) and unknown (a name made on the engines:
+ * pulled into fresh parts, then joined by a copy), alternating in one client. Not a benchmark (no
+ * peers, no targets): the figures of docs/performance.md ("Bulk data").
  *
- *   npm run build && node --import tsx bench/probe/bulk.ts [--mb 100] [--reps 8] [--rounds 3]
+ *   npm run build && node --import tsx bench/probe/bulk.ts [--mb 100] [--reps 8] [--rounds 3] [--only-gather 1]
  */
 import { fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -106,8 +108,36 @@ async function cluster(bytes: number, reps: number, env: Record<string, string>)
   }
 }
 
+/** Gather of 10 M float64 over 2 engines, sizes known against unknown, alternating: medians in ms. */
+async function gathers(reps: number): Promise<{ known: number; unknown: number }> {
+  const c = new Cluster({ n: 2, clusterId: `bulk-g-${process.pid}-${Math.random().toString(36).slice(2, 8)}` });
+  const rc = await c.startAndConnect();
+  try {
+    const dv = rc.directView("all");
+    const x = new Float64Array(10_000_000).map((_, i) => i);
+    await dv.scatter("x", x);
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i <= reps; i++) {
+      await dv.execute(`y${i} = x`); // a name this client never scattered nor gathered
+      for (const [name, into] of [["x", known], [`y${i}`, unknown]] as const) {
+        const t = performance.now();
+        const g = (await dv.gather(name)) as Float64Array;
+        into.push(performance.now() - t);
+        if (g.length !== x.length || g[9_999_999] !== 9_999_999) throw new Error("gathered the wrong array");
+      }
+      await dv.execute(`delete globalThis.y${i}`);
+    }
+    return { known: median(known.slice(1)), unknown: median(unknown.slice(1)) };
+  } finally {
+    await rc.close();
+    await c.stop();
+  }
+}
+
 async function main(): Promise<void> {
-  const args = probeArgs(process.argv.slice(2), { mb: 100, reps: 8, rounds: 3 });
+  const args = probeArgs(process.argv.slice(2), { mb: 100, reps: 8, rounds: 3, "only-gather": 0 });
+  if (args["only-gather"] > 0) return gatherRounds(args.rounds, args.reps);
   const bytes = args.mb * 1024 * 1024;
   console.log(`raw Unix socket, ${args.mb} MB per round trip, median of ${args.reps}:`);
   const cases: Array<[string, Mode, NodeJS.ProcessEnv]> = [
@@ -126,6 +156,15 @@ async function main(): Promise<void> {
   for (const [k, rs] of Object.entries(rows)) {
     console.log(`  engines ${k.padEnd(18)} push ${rs.map((x) => x[0].toFixed(0)).join(" ")}  pull ${rs.map((x) => x[1].toFixed(0)).join(" ")}`);
   }
+  await gatherRounds(args.rounds, args.reps);
+}
+
+async function gatherRounds(rounds: number, reps: number): Promise<void> {
+  console.log(`tsparallel gather of 10 M float64 from 2 engines, median ms of ${reps} per round (fresh cluster each):`);
+  const rs: Array<{ known: number; unknown: number }> = [];
+  for (let r = 0; r < rounds; r++) rs.push(await gathers(reps));
+  console.log(`  sizes known (read in place)  ${rs.map((x) => x.known.toFixed(0)).join(" ")}`);
+  console.log(`  sizes unknown (copied)       ${rs.map((x) => x.unknown.toFixed(0)).join(" ")}`);
 }
 
 if (process.argv[2] === "--receiver") receiver(process.argv[3]!, Number(process.argv[4]), process.argv[5] as Mode);

@@ -16,6 +16,7 @@ import { unpack } from "../protocol/serialize.js";
 import { reviveSpecials } from "../protocol/specials.js";
 import { isoMicro, nowMs, parseIsoMicro } from "../protocol/time.js";
 import { ControllerError, EngineError, remoteErrorFrom, TimeoutError } from "./errors.js";
+import { Landings } from "./landings.js";
 import { EngineLinks, type EngineLink } from "./links.js";
 import { ExecuteReply } from "./execute.js";
 import type { TaskMetadata } from "./metadata.js";
@@ -67,6 +68,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   /** Where each engine runs: pid, hostname, and its direct-link address (same host only). */
   readonly hosts = new Map<number, { pid: number; hostname: string; direct: string | null }>();
   readonly stats = new DropStats();
+  /** Places in gathered arrays that replies' large frames are read into (see landings.ts). */
+  readonly landings = new Landings();
   readonly #opts: CoreOptions;
   readonly #log: Logger;
   readonly #auth: Authenticator;
@@ -84,6 +87,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   /** Tasks of others (getResult) or re-runs we wait for. */
   readonly #watching = new Set<string>();
 
+  readonly #landing = (head: readonly Buffer[], len: number): Buffer | null => this.landings.take(head, len);
+
   constructor(opts: CoreOptions) {
     super();
     this.#opts = opts;
@@ -92,7 +97,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.#auth = new Authenticator(opts.info.key);
     this.#links = new EngineLinks({
       session: this.session, auth: this.#auth, history: this.#history, stats: this.stats, log: this.#log,
-      timeoutMs: opts.timeout * 1000,
+      landing: this.#landing, timeoutMs: opts.timeout * 1000,
       onMessage: (m) => this.#onMessage(m),
       viaController: (chunks, state) => this.#viaController(chunks, state),
       onLost: (id, tasks) => this.#linkLost(id, tasks),
@@ -111,7 +116,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     const { conn } = await dial({
       info: this.info, transport: this.#opts.transport, role: "client", session: this.session,
       timeoutMs: this.#opts.timeout * 1000, auth: this.#auth, history: this.#history, stats: this.stats,
-      log: this.#log, verifyBuffers: true,
+      log: this.#log, verifyBuffers: true, landing: this.#landing,
       onConnection: (c) => {
         c.on("message", (m) => this.#onMessage(m));
         c.on("close", () => this.#onClose(c));
@@ -317,6 +322,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.#viaLink.delete(state.msgId);
     this.#directEngine.delete(state.msgId);
     this.outstanding.delete(state.msgId);
+    if (this.landings.size > 0) this.landings.withdraw(state.msgId);
     this.#updateRef();
   }
 

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import type { AsyncMapResult, AsyncResult } from "./asyncresult.js";
 import { ExecuteReply } from "./execute.js";
+import { gatherInto, gatherTarget } from "./landings.js";
 import { checks, validate } from "./options.js";
 import { concatParts, isTypedArray, mapInput, partitionSizes, split, type Indexed, type Sequence } from "./sequences.js";
 import { builtinSpec } from "./shipping.js";
@@ -241,12 +242,30 @@ export class DirectView<S extends boolean = boolean> extends View {
       const value = o.flatten === true && part.length === 1 && !isTypedArray(part) ? (part as unknown[])[0] : part;
       return this.send(spec, packArgs([{ [name]: value }]), this.#metadata(t));
     });
+    // what a gather of this name will get back, if nothing changes it meanwhile
+    this.core.landings.remember(name, targets, parts);
     return this.result(tasks, "scatter", false, () => undefined);
   }
 
-  /** Pull `name` from every target and concatenate in target order (typed arrays into one). */
+  /**
+   * Pull `name` from every target and concatenate in target order (typed arrays into one). When
+   * the parts' sizes are known from the last scatter or gather of `name` on these engines, the
+   * joined array is allocated first and each part is read from the socket straight into its place
+   * (no second copy); the per-task values (`getDict`, `rc.results`) are then views into it.
+   */
   gather(name: string): AsyncResult<unknown> {
-    return this.#builtin("pull", [name], (values) => concatParts(values), false);
+    const spec = builtinSpec("pull");
+    const packed = packArgs([name]);
+    const targets = this.resolveTargets(this.#targets);
+    const tasks = targets.map((t) => this.send(spec, packed, this.#metadata(t)));
+    const landings = this.core.landings;
+    const layout = landings.layout(name, targets);
+    const into = layout === undefined ? null : gatherTarget(layout);
+    if (into !== null) tasks.forEach((task, i) => landings.offer(task.msgId, into.places[i]!));
+    return this.result(tasks, "pull", false, (values) => {
+      landings.remember(name, targets, values);
+      return (into === null ? null : gatherInto(into.dest, layout!, values)) ?? concatParts(values);
+    });
   }
 
   #builtin<T>(name: string, args: unknown[], combine?: (values: unknown[]) => T, single: boolean = this.single): AsyncResult<T> {

@@ -11,6 +11,7 @@ import type { Authenticator, DigestHistory } from "../protocol/auth.js";
 import { Connection, connectReading, type DropStats } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
 import type { Incoming } from "../protocol/messages.js";
+import type { Landing } from "../protocol/wire.js";
 import type { TaskState } from "./task.js";
 
 export interface LinkHost {
@@ -19,6 +20,8 @@ export interface LinkHost {
   history: DigestHistory;
   stats: DropStats;
   log: Logger;
+  /** Where large frames of replies land (gathers into one array). */
+  landing: Landing;
   timeoutMs: number;
   onMessage: (msg: Incoming) => void;
   /** Send through the controller instead (the link could not be opened). */
@@ -74,7 +77,7 @@ export class EngineLink {
   async #open(target: LinkTarget, uuid: string | null): Promise<void> {
     const h = this.#host;
     const { socket, reader } = connectReading(target);
-    const conn = new Connection(socket, { auth: h.auth, history: h.history, verifyBuffers: true, log: h.log, stats: h.stats, reader });
+    const conn = new Connection(socket, { auth: h.auth, history: h.history, verifyBuffers: true, log: h.log, stats: h.stats, reader, landing: h.landing });
     conn.socket.unref();
     conn.on("message", (m) => h.onMessage(m));
     conn.socket.on("error", () => {});

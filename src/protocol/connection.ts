@@ -10,7 +10,7 @@ import type { Authenticator, DigestHistory } from "./auth.js";
 import type { Logger } from "./log.js";
 import { encodeMessage, Incoming, makeHeader, type Json, type OutMessage } from "./messages.js";
 import { major, NODE_VERSION, PROTOCOL_VERSION, TSPARALLEL_VERSION } from "./version.js";
-import { DEFAULT_MAX_MESSAGE, FrameDecoder, FramingError, type RawMessage } from "./wire.js";
+import { DEFAULT_MAX_MESSAGE, FrameDecoder, FramingError, type Landing, type RawMessage } from "./wire.js";
 
 export type Role = "client" | "engine" | "heart";
 
@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   highWater?: number;
   /** The socket reads into a buffer of its own (see `connectReading`): its data arrives here, not as "data" events. */
   reader?: ReadHook;
+  /** Where large binary frames of incoming messages land (see `Landing`); default: fresh memory. */
+  landing?: Landing;
 }
 
 /**
@@ -196,7 +198,7 @@ export class Connection extends EventEmitter<Events> {
     this.socket = socket;
     this.#opts = opts;
     // until the peer proves the key, accept only handshake-sized messages
-    this.#decoder = new FrameDecoder({ maxMessage: HANDSHAKE_MAX_MESSAGE, assemble: opts.verifyBuffers });
+    this.#decoder = new FrameDecoder({ maxMessage: HANDSHAKE_MAX_MESSAGE, assemble: opts.verifyBuffers, landing: opts.landing });
     this.peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : "unix";
     socket.setNoDelay?.(true);
     if (opts.reader !== undefined) {

@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import type { Socket } from "node:net";
 import type { Authenticator, DigestHistory } from "./auth.js";
 import type { ConnectionInfo } from "./connfile.js";
+import type { Landing } from "./wire.js";
 import { Connection, connectReading, type DropStats, type ReadHook, type Role } from "./connection.js";
 import type { Logger } from "./log.js";
 import { connectPinned } from "./tls.js";
@@ -25,6 +26,7 @@ export interface DialOptions {
   stats: DropStats;
   log: Logger;
   verifyBuffers: boolean;
+  landing?: Landing;
   /** Attach listeners before the handshake, so nothing sent right after the welcome is missed. */
   onConnection?: (conn: Connection) => void;
 }
@@ -57,6 +59,7 @@ export async function dial(opts: DialOptions): Promise<{ conn: Connection; welco
   const { socket, reader } = openSocket(opts.info, transport);
   const conn = new Connection(socket, {
     auth: opts.auth, history: opts.history, verifyBuffers: opts.verifyBuffers, log: opts.log, stats: opts.stats, reader,
+    landing: opts.landing,
   });
   opts.onConnection?.(conn);
   const connectError = new Promise<never>((_, reject) => {

@@ -20,6 +20,14 @@ const OWN_BUFFER_MIN = 64 * 1024;
 /** A socket may read straight into a frame's own buffer while at least this much of it is still to come. */
 const DIRECT_READ_MIN = 64 * 1024;
 
+/**
+ * Where a streamed message's large binary frame should land: given the message's head frames (auth
+ * and the four JSON frames, complete by then) and the frame's length, a buffer of exactly that
+ * length to receive it, or null for a fresh one. A receiver that knows what is coming (a gather
+ * into one array) can so have the bytes read straight into their final place.
+ */
+export type Landing = (head: readonly Buffer[], len: number) => Buffer | null;
+
 export class FramingError extends Error {
   override name = "FramingError";
 }
@@ -64,6 +72,7 @@ export class FrameDecoder {
   #checked = false; // frame table of the head message validated
   #lens: number[] = []; // its frame lengths, once validated
   readonly #assemble: boolean;
+  readonly #landing: Landing | null;
   #assembly: Assembly | null = null;
   #directBytes = 0;
 
@@ -72,10 +81,11 @@ export class FrameDecoder {
    * large messages are then copied into their frames' own buffers as they arrive, instead of
    * being kept as chunks and copied once complete.
    */
-  constructor(opts: { maxMessage?: number; maxFrames?: number; assemble?: boolean } = {}) {
+  constructor(opts: { maxMessage?: number; maxFrames?: number; assemble?: boolean; landing?: Landing } = {}) {
     this.maxMessage = opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
     this.#maxFrames = opts.maxFrames ?? DEFAULT_MAX_FRAMES;
     this.#assemble = opts.assemble ?? false;
+    this.#landing = opts.landing ?? null;
   }
 
   get buffered(): number {
@@ -148,7 +158,7 @@ export class FrameDecoder {
 
   /** Begin streaming the head message into its frames: what is buffered goes in now, the rest as it comes. */
   #startAssembly(out: RawMessage[]): void {
-    this.#assembly = new Assembly(this.#lens, this.#need);
+    this.#assembly = new Assembly(this.#lens, this.#need, this.#landing);
     const buffered = this.#take(this.#buffered);
     for (const part of buffered) this.#feed(part, out);
   }
@@ -217,6 +227,8 @@ export class FrameDecoder {
 
 }
 
+const EMPTY = Buffer.alloc(0);
+
 function copyOf(chunk: Buffer): Buffer {
   const out = Buffer.allocUnsafe(chunk.length);
   chunk.copy(out, 0);
@@ -240,36 +252,48 @@ function split(raw: Buffer[], lens: readonly number[]): RawMessage {
   return { raw, head, bufferLengths: spans.map((sp) => sp[1]), size, buffers };
 }
 
+/** A byte range of a message being assembled and where it goes; `own`: a frame's own buffer, made when first reached. */
+interface Segment {
+  start: number;
+  end: number;
+  dest: Buffer | null;
+  at: number;
+  own: boolean;
+  frame: number;
+}
+
 /**
  * A large message being received straight into its frames: each big binary frame into a buffer of
- * its own (offset 0, so typed arrays over it are aligned), everything else into one small buffer.
+ * its own (offset 0, so typed arrays over it are aligned, unless a landing gives the place),
+ * everything else into one small buffer.
  */
 class Assembly {
   readonly need: number;
   pos = 0;
   readonly #frames: Buffer[] = [];
   readonly #lens: number[];
-  /** Message byte ranges and where they go; `own`: a frame's own buffer. */
-  readonly #segments: Array<{ start: number; end: number; dest: Buffer; at: number; own: boolean }> = [];
+  readonly #segments: Segment[] = [];
+  readonly #landing: Landing | null;
   #segment = 0;
 
-  constructor(lens: number[], need: number) {
+  constructor(lens: number[], need: number, landing: Landing | null) {
     this.need = need;
     this.#lens = lens;
+    this.#landing = landing;
     const own = lens.map((len, i) => i >= MIN_FRAMES && len >= OWN_BUFFER_MIN);
     const restSize = need - lens.reduce((s, len, i) => s + (own[i] ? len : 0), 0);
     const rest = Buffer.allocUnsafe(restSize);
     let offset = 8 + 4 * lens.length;
     let restAt = offset;
-    this.#segments.push({ start: 0, end: offset, dest: rest, at: 0, own: false });
+    this.#segments.push({ start: 0, end: offset, dest: rest, at: 0, own: false, frame: -1 });
     lens.forEach((len, i) => {
       if (own[i]) {
-        const dest = Buffer.allocUnsafeSlow(len);
-        this.#frames.push(dest);
-        this.#segments.push({ start: offset, end: offset + len, dest, at: 0, own: true });
+        // made when the bytes reach it: by then the head frames are in, for the landing to read
+        this.#frames.push(EMPTY);
+        this.#segments.push({ start: offset, end: offset + len, dest: null, at: 0, own: true, frame: i });
       } else {
         this.#frames.push(rest.subarray(restAt, restAt + len));
-        this.#segments.push({ start: offset, end: offset + len, dest: rest, at: restAt, own: false });
+        this.#segments.push({ start: offset, end: offset + len, dest: rest, at: restAt, own: false, frame: i });
         restAt += len;
       }
       offset += len;
@@ -282,7 +306,7 @@ class Assembly {
     while (from < n) {
       const seg = this.#segments[this.#segment]!;
       const take = Math.min(n - from, seg.end - this.pos);
-      chunk.copy(seg.dest, seg.at + (this.pos - seg.start), from, from + take);
+      chunk.copy(seg.dest ?? this.#own(seg), seg.at + (this.pos - seg.start), from, from + take);
       from += take;
       this.pos += take;
       if (this.pos === seg.end) this.#segment += 1;
@@ -293,10 +317,20 @@ class Assembly {
   target(min: number): Buffer | null {
     const seg = this.#segments[this.#segment];
     if (seg === undefined || !seg.own || seg.end - this.pos < min) return null;
-    return seg.dest.subarray(this.pos - seg.start);
+    return (seg.dest ?? this.#own(seg)).subarray(this.pos - seg.start);
   }
 
   /** `n` bytes were written into the view `target` gave. */
+  /** A frame's own buffer: where the landing says, else fresh memory. */
+  #own(seg: Segment): Buffer {
+    const len = seg.end - seg.start;
+    const landed = this.#landing?.(this.#frames.slice(0, MIN_FRAMES), len) ?? null;
+    const dest = landed !== null && landed.byteLength === len ? landed : Buffer.allocUnsafeSlow(len);
+    seg.dest = dest;
+    this.#frames[seg.frame] = dest;
+    return dest;
+  }
+
   advance(n: number): void {
     const seg = this.#segments[this.#segment]!;
     if (!seg.own || this.pos + n > seg.end) throw new FramingError("a direct read ran past its frame");

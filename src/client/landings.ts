@@ -1,0 +1,120 @@
+/**
+ * Gathers into one array without a copy. A gather of typed arrays pulls each engine's part and
+ * joins them: two passes over fresh memory (the parts, then the joined array). When the client can
+ * tell the parts' sizes beforehand (the last scatter or gather of that name over those engines),
+ * it allocates the joined array first and lets each reply's large binary frame be read straight
+ * into its place in it (`Landing`, protocol/wire.ts). A prediction that turns out wrong costs
+ * nothing but the copy it was meant to save: a reply whose frame has another length lands in fresh
+ * memory, and `gatherInto` copies whatever is not already in place.
+ *
+ * A place is offered for one task and taken at most once, by the first message answering that
+ * task with a frame of exactly its length; it is withdrawn when the task finishes. A message that
+ * takes it and then fails its signature check is dropped as any other: the real reply then lands
+ * in fresh memory and is copied.
+ */
+import { isTypedArray, type TypedArray } from "./sequences.js";
+
+type TypedCtor = new (length: number) => TypedArray;
+
+/** The parts a gather expects: their element type and lengths, in target order. */
+export interface GatherLayout {
+  ctor: TypedCtor;
+  lengths: number[];
+}
+
+/** Layouts remembered (most recent names and target sets). */
+const LAYOUT_LIMIT = 64;
+
+/** Below this, a part's reply is not streamed into its frames (wire.ts): no place to offer. */
+const LANDING_MIN = 64 * 1024;
+
+export class Landings {
+  readonly #places = new Map<string, Buffer>();
+  readonly #layouts = new Map<string, GatherLayout>();
+  /** Frames read straight into a gathered array since the client started. */
+  landed = 0;
+
+  get size(): number {
+    return this.#places.size;
+  }
+
+  /** Offer `place` to the reply of task `msgId`. */
+  offer(msgId: string, place: Buffer): void {
+    if (place.byteLength >= LANDING_MIN) this.#places.set(msgId, place);
+  }
+
+  withdraw(msgId: string): void {
+    this.#places.delete(msgId);
+  }
+
+  /** The landing for a connection's decoder: the place offered to the task this message answers. */
+  take(head: readonly Buffer[], len: number): Buffer | null {
+    if (this.#places.size === 0) return null;
+    let parentId: unknown;
+    try {
+      parentId = (JSON.parse(head[2]!.toString("utf8")) as { msg_id?: unknown } | null)?.msg_id;
+    } catch {
+      return null; // not ours to judge: the connection drops a malformed message
+    }
+    if (typeof parentId !== "string") return null;
+    const place = this.#places.get(parentId);
+    if (place === undefined || place.byteLength !== len) return null;
+    this.#places.delete(parentId);
+    this.landed += 1;
+    return place;
+  }
+
+  layout(name: string, targets: readonly number[]): GatherLayout | undefined {
+    return this.#layouts.get(layoutKey(name, targets));
+  }
+
+  /** Remember the parts `name` has on `targets` (after a scatter or a gather of typed arrays). */
+  remember(name: string, targets: readonly number[], parts: readonly unknown[]): void {
+    const key = layoutKey(name, targets);
+    this.#layouts.delete(key);
+    const first = parts[0];
+    // a Buffer part is left alone: its constructor is not one to allocate with
+    if (parts.length !== targets.length || !isTypedArray(first) || Buffer.isBuffer(first)) return;
+    const ctor = first.constructor as TypedCtor;
+    if (!parts.every((p) => isTypedArray(p) && p.constructor === ctor)) return;
+    this.#layouts.set(key, { ctor, lengths: (parts as TypedArray[]).map((p) => p.length) });
+    if (this.#layouts.size > LAYOUT_LIMIT) this.#layouts.delete(this.#layouts.keys().next().value!);
+  }
+}
+
+function layoutKey(name: string, targets: readonly number[]): string {
+  return `${targets.join(",")}\u0000${name}`;
+}
+
+/** The array a layout describes, in fresh memory, and the place of each part in it. */
+export function gatherTarget(layout: GatherLayout): { dest: TypedArray; places: Buffer[] } {
+  const total = layout.lengths.reduce((s, n) => s + n, 0);
+  const dest = new layout.ctor(total);
+  const size = dest.BYTES_PER_ELEMENT;
+  const places: Buffer[] = [];
+  let at = 0;
+  for (const n of layout.lengths) {
+    places.push(Buffer.from(dest.buffer, dest.byteOffset + at * size, n * size));
+    at += n;
+  }
+  return { dest, places };
+}
+
+/**
+ * The gathered array, if the parts are what the layout said (same type, same lengths): parts
+ * already read into their place stay there, others are copied in. Otherwise null.
+ */
+export function gatherInto(dest: TypedArray, layout: GatherLayout, parts: readonly unknown[]): TypedArray | null {
+  if (parts.length !== layout.lengths.length) return null;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (!isTypedArray(p) || p.constructor !== layout.ctor || (p as TypedArray).length !== layout.lengths[i]) return null;
+  }
+  let at = 0;
+  for (const p of parts as TypedArray[]) {
+    const inPlace = p.buffer === dest.buffer && p.byteOffset === dest.byteOffset + at * dest.BYTES_PER_ELEMENT;
+    if (!inPlace) (dest as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
+    at += p.length;
+  }
+  return dest;
+}
