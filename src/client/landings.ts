@@ -31,8 +31,6 @@ const LANDING_MIN = 64 * 1024;
 export class Landings {
   readonly #places = new Map<string, Buffer>();
   readonly #layouts = new Map<string, GatherLayout>();
-  /** Frames read straight into a gathered array since the client started. */
-  landed = 0;
 
   get size(): number {
     return this.#places.size;
@@ -60,7 +58,6 @@ export class Landings {
     const place = this.#places.get(parentId);
     if (place === undefined || place.byteLength !== len) return null;
     this.#places.delete(parentId);
-    this.landed += 1;
     return place;
   }
 
