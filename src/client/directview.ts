@@ -254,10 +254,7 @@ export class DirectView<S extends boolean = boolean> extends View {
    * (no second copy); the per-task values (`getDict`, `rc.results`) are then views into it.
    */
   gather(name: string): AsyncResult<unknown> {
-    const spec = builtinSpec("pull");
-    const packed = packArgs([name]);
-    const targets = this.resolveTargets(this.#targets);
-    const tasks = targets.map((t) => this.send(spec, packed, this.#metadata(t)));
+    const { targets, tasks } = this.#sendBuiltin("pull", [name]);
     const landings = this.core.landings;
     const layout = landings.layout(name, targets);
     const into = layout === undefined ? null : gatherTarget(layout);
@@ -269,11 +266,15 @@ export class DirectView<S extends boolean = boolean> extends View {
   }
 
   #builtin<T>(name: string, args: unknown[], combine?: (values: unknown[]) => T, single: boolean = this.single): AsyncResult<T> {
+    return this.result(this.#sendBuiltin(name, args).tasks, name, single, combine);
+  }
+
+  /** Send a builtin call to every target: one task each, in target order. */
+  #sendBuiltin(name: string, args: unknown[]): { targets: number[]; tasks: TaskState[] } {
     const spec = builtinSpec(name);
     const packed = packArgs(args);
     const targets = this.resolveTargets(this.#targets);
-    const tasks = targets.map((t) => this.send(spec, packed, this.#metadata(t)));
-    return this.result(tasks, name, single, combine);
+    return { targets, tasks: targets.map((t) => this.send(spec, packed, this.#metadata(t))) };
   }
 
   // ---- control --------------------------------------------------------------------------------

@@ -320,7 +320,6 @@ class Assembly {
     return (seg.dest ?? this.#own(seg)).subarray(this.pos - seg.start);
   }
 
-  /** `n` bytes were written into the view `target` gave. */
   /** A frame's own buffer: where the landing says, else fresh memory. */
   #own(seg: Segment): Buffer {
     const len = seg.end - seg.start;
@@ -331,6 +330,7 @@ class Assembly {
     return dest;
   }
 
+  /** `n` bytes were written into the view `target` gave. */
   advance(n: number): void {
     const seg = this.#segments[this.#segment]!;
     if (!seg.own || this.pos + n > seg.end) throw new FramingError("a direct read ran past its frame");

@@ -319,7 +319,7 @@ function toRow(r: TaskRecord): Record<string, unknown> {
     completed: r.completed, received: r.received, resubmitted: r.resubmitted, status: r.status,
     result_header: reply?.header ?? null, result_metadata: reply?.metadata ?? null, stdout: r.stdout, stderr: r.stderr,
     label: r.label, request: joined(r.requestRaw), reply: r.replyRaw === null ? null : joined(r.replyRaw),
-    buffers_culled: r.buffersCulled === true ? 1 : 0,
+    buffers_culled: r.buffersCulled ? 1 : 0,
   };
 }
 
