@@ -13,7 +13,7 @@ export { isoMicro, parseIsoMicro, nowMs } from "./protocol/time.js";
 export { rewriteCell } from "./engine/cell.js";
 export { Controller } from "./controller/server.js";
 export { runController } from "./controller/main.js";
-export { TaskScheduler } from "./controller/scheduler/task.js";
+export { TaskScheduler, type Job, type SchedulerHost } from "./controller/scheduler/task.js";
 export { MemoryDb } from "./controller/db/memory.js";
 export { SqliteDb } from "./controller/db/sqlite.js";
 export type { TaskRecord } from "./controller/db/record.js";

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
 import { Worker } from "node:worker_threads";
 import { EngineError, TaskAborted, type Client, type QueueStatus } from "tsparallel";
-import { TaskClaims } from "tsparallel/internal";
+import { TaskClaims, TaskScheduler, type Job, type SchedulerHost } from "tsparallel/internal";
 import { block, until, withCluster } from "./helpers.ts";
 
 function statusUntil(rc: Client, ok: (s: QueueStatus) => boolean, what: string): Promise<number> {
@@ -163,5 +163,77 @@ describe("lbview - early handoff", () => {
     assert.equal(solo.isTakenBack("b"), true);
     assert.equal(solo.claim("b"), false);
     assert.equal(solo.isTakenBack("b"), false);
+  });
+
+  it("TaskClaims: a dropped connection forgets what was given back; the list fills up and says so", () => {
+    const claims = new TaskClaims();
+    assert.equal(claims.claim("running"), true);
+    assert.equal(claims.takeBack("early"), "taken");
+    // the connection drops before the main thread read "early": its message is gone with it
+    claims.setConnected(false);
+    assert.equal(claims.takeBack("next"), "gone", "nothing is given back while the engine has no controller");
+    assert.equal(claims.takeBack("running"), "started", "a started task still says so");
+    claims.setConnected(true);
+    // the controller may send "early" here again later (a retry): it must run, not be dropped as given back
+    assert.equal(claims.isTakenBack("early"), false);
+    assert.equal(claims.claim("early"), true);
+    // a long task can see many of its early tasks given back, up to the list's size
+    let n = 0;
+    while (claims.takeBack(`t${n}`) === "taken") n += 1;
+    assert.equal(n, 256);
+    assert.equal(claims.takeBack("one more"), "busy");
+    assert.equal(claims.claim("t7"), false, "met by the main thread: dropped, and its entry freed");
+    assert.equal(claims.takeBack("one more"), "taken");
+  });
+
+  it("TaskScheduler: an aborted early task the heart cannot give back is aborted by its engine or ends with it", () => {
+    const calls: string[] = [];
+    const host: SchedulerHost = {
+      assign: (job, engineId) => calls.push(`assign ${job.msgId} ${engineId}`),
+      takeBack: (job, engineId) => (calls.push(`takeBack ${job.msgId} ${engineId}`), true),
+      abortOn: (job, engineId) => calls.push(`abortOn ${job.msgId} ${engineId}`),
+      renew: () => {},
+      aborted: (job) => calls.push(`aborted ${job.msgId}`),
+      fail: (job, ename) => calls.push(`fail ${job.msgId} ${ename}`),
+      giveUp: () => {},
+      outcome: () => undefined,
+    };
+    const job = (msgId: string): Job => ({
+      msgId, raw: [], clientSession: "s", targets: null, after: null, follow: null, timeout: null, retries: 0,
+      blacklist: new Set(), timer: null, lastFailure: null,
+    });
+    const setUp = () => {
+      calls.length = 0;
+      const sched = new TaskScheduler(host, { scheme: "leastload", hwm: 1 });
+      for (const id of [0, 1]) {
+        sched.addEngine(id);
+        sched.setCanTakeBack(id, true);
+      }
+      for (const id of ["a", "b", "c"]) sched.submit(job(id));
+      const early = calls.find((c) => c.startsWith("assign c "));
+      assert.ok(early !== undefined, `the third job went early (${calls.join("; ")})`);
+      const holder = Number(early.split(" ")[2]);
+      assert.deepEqual(sched.abort(["c"]).takingBack, new Map([["c", holder]]));
+      assert.ok(calls.includes(`takeBack c ${holder}`));
+      return { sched, holder };
+    };
+    // the heart's list is full: the engine's main thread is asked to abort it before it runs
+    let { sched, holder } = setUp();
+    sched.tookBack(holder, "c", "busy");
+    assert.ok(calls.includes(`abortOn c ${holder}`), calls.join("; "));
+    assert.ok(!calls.includes("aborted c"));
+    // the engine lost the controller: when the controller drops that engine, the job ends aborted (not placed again)
+    ({ sched, holder } = setUp());
+    sched.tookBack(holder, "c", "gone");
+    assert.ok(!calls.some((c) => c.startsWith("abortOn")));
+    const before = calls.length;
+    sched.removeEngine(holder);
+    const after = calls.slice(before);
+    assert.ok(after.includes("aborted c"), after.join("; "));
+    assert.ok(!after.some((c) => c.startsWith("assign c")), `not placed again (${after.join("; ")})`);
+    // already started there: the abort comes too late, nothing more is done
+    ({ sched, holder } = setUp());
+    sched.tookBack(holder, "c", "started");
+    assert.ok(!calls.some((c) => c.startsWith("abortOn") || c === "aborted c"), calls.join("; "));
   });
 });

@@ -46,6 +46,8 @@ export class Hub {
   readonly #entries = new WeakMap<Connection, EngineEntry>();
   readonly #pendingHearts = new Map<string, Connection>();
   readonly #fanouts: Fanouts;
+  /** Aborts the scheduler sent to an engine itself (their replies are not for a client), by request msg_id: engine id. */
+  readonly #ownAborts = new Map<string, number>();
   /** Clients (other than the sender) waiting for a task's reply: msg id → sessions. */
   readonly #watchers = new Map<string, Set<string>>();
   readonly #clientHandlers: Record<string, ClientHandler>;
@@ -319,6 +321,13 @@ export class Hub {
         heart.flush();
         return true;
       },
+      abortOn: (job: Job, engineId: number) => {
+        const e = this.engines.get(engineId);
+        if (e === undefined) return;
+        const header = makeHeader("abort_request", this.session);
+        this.#ownAborts.set(header.msg_id, engineId);
+        e.conn.send({ header, parent: null, content: { msg_ids: [job.msgId] } });
+      },
       renew: (job: Job) => {
         job.raw = resigned(this.#opts.auth, job.raw);
       },
@@ -413,6 +422,8 @@ export class Hub {
         return this.#directReport(entry, msg);
       default:
         if (msg.msgType.endsWith("_reply") && this.#fanouts.reply(entry.id, msg)) return;
+        // the answer to an abort the scheduler sent on its own (abortOn): the task's reply says the rest
+        if (msg.msgType === "abort_reply" && this.#ownAborts.delete(String(msg.parent.msg_id ?? ""))) return;
         return this.drop(`unknown message type ${JSON.stringify(msg.msgType).slice(0, 40)}`, msg);
     }
   }
@@ -532,6 +543,7 @@ export class Hub {
     entry.direct.clear();
     this.scheduler.removeEngine(id);
     this.#fanouts.engineGone(id);
+    for (const [msgId, engineId] of this.#ownAborts) if (engineId === id) this.#ownAborts.delete(msgId);
     for (const c of this.clients.values()) this.send(c, "unregistration_notification", { id, uuid: entry.uuid, reason });
   }
 
@@ -558,7 +570,7 @@ export class Hub {
     });
     conn.on("message", (m) => {
       if (m.msgType === "pong") entry.lastBeat = Date.now();
-      else if (m.msgType === "take_back_reply") this.scheduler.tookBack(entry.id, String(m.content.msg_id), m.content.status === "taken");
+      else if (m.msgType === "take_back_reply") this.scheduler.tookBack(entry.id, String(m.content.msg_id), String(m.content.status));
       else if (!(m.msgType.endsWith("_reply") && this.#fanouts.reply(entry.id, m))) this.drop("unknown heart message", m);
     });
   }

@@ -7,6 +7,12 @@
  * one lock: the main thread claims each task the controller sent as it starts it, and the heart
  * takes a task back only if it has not been claimed. Whichever comes first wins; the other side
  * sees it. Tasks are known by a 64-bit hash of their msg id.
+ *
+ * A task taken back stays listed until the main thread reads its message and drops it. Messages
+ * the main thread never read die with its connection to the controller: when that connection
+ * drops, the list is emptied and the heart gives nothing back ("gone") until the engine is
+ * registered again. A stale entry would otherwise drop the same task if the controller sent it
+ * here again later (a retry), and the task would never run.
  */
 
 const LOCK = 0;
@@ -14,15 +20,25 @@ const LOCK = 0;
 const STARTED_NEXT = 1;
 /** Entries in the taken-back list. */
 const TAKEN_COUNT = 2;
+/** 1 while the main thread has no connection to the controller. */
+const DISCONNECTED = 3;
 const HEADER = 4;
 /** The last tasks started: a take-back request can only be about one of the last few. */
 const STARTED_SLOTS = 1024;
-/** Tasks taken back and not yet met by the main thread (each is met once its message is read). */
-const TAKEN_SLOTS = 64;
+/**
+ * Tasks taken back and not yet met by the main thread (each is met once its message is read). An
+ * engine holds at most a few early tasks at a time, but a long task can see many given back.
+ */
+const TAKEN_SLOTS = 256;
 const TAKEN_BASE = HEADER + 2 * STARTED_SLOTS;
 const WORDS = TAKEN_BASE + 2 * TAKEN_SLOTS;
 
-export type TakeBack = "taken" | "started" | "busy";
+/**
+ * The heart's answer: given back; already started here; not given back because the list is full;
+ * not given back because this engine lost its connection to the controller (which then puts the
+ * engine's early tasks back in its queue itself).
+ */
+export type TakeBack = "taken" | "started" | "busy" | "gone";
 
 export class TaskClaims {
   readonly buffer: SharedArrayBuffer;
@@ -59,12 +75,24 @@ export class TaskClaims {
       for (let k = 0; k < STARTED_SLOTS; k++) {
         if (w[HEADER + 2 * k] === a && w[HEADER + 2 * k + 1] === b) return "started";
       }
+      if (w[DISCONNECTED] === 1) return "gone";
       const n = w[TAKEN_COUNT]!;
       if (n >= TAKEN_SLOTS) return "busy";
       w[TAKEN_BASE + 2 * n] = a;
       w[TAKEN_BASE + 2 * n + 1] = b;
       w[TAKEN_COUNT] = n + 1;
       return "taken";
+    });
+  }
+
+  /**
+   * Main thread: the connection to the controller dropped (`false`) or the engine is registered
+   * again (`true`). Dropping it forgets every task taken back: their messages went with it.
+   */
+  setConnected(connected: boolean): void {
+    this.#locked("", (_a, _b, w) => {
+      w[DISCONNECTED] = connected ? 0 : 1;
+      if (!connected) w[TAKEN_COUNT] = 0;
     });
   }
 

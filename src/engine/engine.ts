@@ -152,6 +152,7 @@ export class Engine {
     });
     if (reply.content.status !== "ok") throw new Error(`registration refused: ${String(reply.content.evalue)}`);
     this.id = Number(reply.content.id);
+    this.#claims.setConnected(true); // the heart may give back what this connection brings
     this.#log.info("registered", { id: this.id, uuid: this.uuid });
   }
 
@@ -160,6 +161,7 @@ export class Engine {
     this.#conn = null;
     // the controller failed what it sent us; do not run it twice (direct tasks stay: their clients wait)
     this.#queue = this.#queue.filter((t) => t.link !== null);
+    this.#claims.setConnected(false);
     this.#log.warn("lost the controller; reconnecting");
     void this.#reconnect();
   }

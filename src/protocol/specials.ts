@@ -33,6 +33,9 @@ function encode(value: unknown, state: { specials: boolean }, depth: number): un
     return { [TAG]: "fn", src: functionSource(value), name: value.name };
   }
   if (value === null || typeof value !== "object" || depth > MAX_DEPTH || ArrayBuffer.isView(value)) return value;
+  // arrays first: the brand checks below read a property of whatever object they get, and every
+  // apply's arguments are an array
+  if (Array.isArray(value)) return mapArray(value, (v) => encode(v, state, depth + 1));
   if (value instanceof Reference) {
     state.specials = true;
     return { [TAG]: "ref", name: value.name };

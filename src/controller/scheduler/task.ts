@@ -40,6 +40,8 @@ export interface SchedulerHost {
   assign(job: Job, engineId: number, idle: boolean): void;
   /** Ask the engine's heart to give back a job handed over early; false if it cannot be asked. */
   takeBack(job: Job, engineId: number): boolean;
+  /** Ask the engine itself to abort a job it holds and has not started (its heart could not give it back). */
+  abortOn(job: Job, engineId: number): void;
   /**
    * Sign the job's message anew: the engine that gave it back has seen these exact bytes, and an
    * engine drops a message it has seen (replay protection), so sending them to it again would lose the job.
@@ -134,18 +136,30 @@ export class TaskScheduler {
     this.#schedule();
   }
 
-  /** The heart's answer to a take-back request: the job comes back to the queue, or stays. */
-  tookBack(engineId: number, msgId: string, taken: boolean): void {
+  /**
+   * The heart's answer to a take-back request (`status`, engine/claims.ts): the job comes back to
+   * the queue, or stays.
+   */
+  tookBack(engineId: number, msgId: string, status: string): void {
+    const taken = status === "taken";
     if (!taken) this.earlyStats.tooLate += 1;
     this.#takingBack.delete(msgId);
     const jobs = this.#inFlight.get(engineId);
     const job = jobs?.get(msgId);
     if (job === undefined || jobs === undefined) return; // finished, or the engine is gone
     const abort = job.abortWhenTaken === true;
+    if (!taken) {
+      // "gone": the engine lost its connection, its early jobs come back when the controller sees
+      // that (removeEngine), and an aborted one then ends as aborted
+      if (status === "gone") return;
+      job.abortWhenTaken = false;
+      // "busy": the heart's list of given-back tasks is full; the job still waits there unstarted,
+      // and the engine's main thread drops it when it reads the abort (between two tasks)
+      if (abort && status === "busy") this.#host.abortOn(job, engineId);
+      // "started": it runs there; an abort comes too late, as for any started task
+      return;
+    }
     job.abortWhenTaken = false;
-    // not given back: it runs there (an abort comes too late, as for any started task; a heart whose
-    // 64 slots for given-back tasks are all in use answers the same)
-    if (!taken) return;
     this.earlyStats.takenBack += 1;
     jobs.delete(msgId);
     this.#loads.set(engineId, this.#loads.get(engineId)! - 1);
@@ -170,6 +184,13 @@ export class TaskScheduler {
     this.#canTakeBack.delete(id);
     for (const job of jobs) {
       this.#takingBack.delete(job.msgId);
+      if (job.abortWhenTaken === true) {
+        // aborted while its heart said the engine had lost the controller: it never started
+        job.abortWhenTaken = false;
+        this.#dropEarly(job);
+        this.#host.aborted(job);
+        continue;
+      }
       if (job.earlyOn === id) {
         this.#dropEarly(job);
         this.#waiting.set(job.msgId, job);
