@@ -200,7 +200,7 @@ describe("lbview - early handoff", () => {
     };
     const job = (msgId: string): Job => ({
       msgId, raw: [], clientSession: "s", targets: null, after: null, follow: null, timeout: null, retries: 0,
-      blacklist: new Set(), timer: null, lastFailure: null,
+      blacklist: new Set(), timer: null, lastFailure: null, engineDeath: null, earlyOn: null, abortWhenTaken: false,
     });
     const setUp = () => {
       calls.length = 0;

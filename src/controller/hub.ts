@@ -268,6 +268,9 @@ export class Hub {
       blacklist: new Set(),
       timer: null,
       lastFailure: null,
+      engineDeath: null,
+      earlyOn: null,
+      abortWhenTaken: false,
     };
   }
 

@@ -56,10 +56,10 @@ export class Authenticator {
     frame[1] = poly ? MODE_POLY : MODE_INLINE;
     if (poly) {
       const nonce = randomBytes(NONCE_LEN);
-      nonce.copy(frame, 2 + HMAC_LEN);
-      this.#polyTag(nonce, buffers).copy(frame, 2 + HMAC_LEN + NONCE_LEN);
+      frame.set(nonce, 2 + HMAC_LEN);
+      frame.set(this.#polyTag(nonce, buffers), 2 + HMAC_LEN + NONCE_LEN);
     }
-    this.#hmac(frame, json, buffers.map((b) => b.byteLength), poly ? null : buffers).copy(frame, 2);
+    frame.set(this.#hmac(frame, json, buffers.map((b) => b.byteLength), poly ? null : buffers), 2);
     return frame;
   }
 
@@ -79,7 +79,7 @@ export class Authenticator {
     for (let i = 0; i < json.length; i++) size += lens[i] = Buffer.byteLength(json[i]!, "utf8");
     if (size > ONE_SHOT_MAX || bufferBytes >= POLY_THRESHOLD) return null;
     const input = Buffer.allocUnsafe(size);
-    this.#ipad.copy(input, 0);
+    input.set(this.#ipad, 0);
     input[BLOCK] = AUTH_VERSION;
     input[BLOCK + 1] = MODE_INLINE;
     let lp = input.writeUInt32LE(parts, BLOCK + 2);
@@ -99,7 +99,7 @@ export class Authenticator {
     const authAt = start + 8 + 4 * n;
     input[authAt] = AUTH_VERSION;
     input[authAt + 1] = MODE_INLINE;
-    mac.copy(input, authAt + 2);
+    input.set(mac, authAt + 2);
     return [input.subarray(start)];
   }
 
@@ -151,7 +151,7 @@ export class Authenticator {
     else size += auth.length - 2 - HMAC_LEN;
     if (size > ONE_SHOT_MAX) return this.#hmacStreamed(auth, json, lens, buffers);
     const input = Buffer.allocUnsafe(size);
-    this.#ipad.copy(input, 0);
+    input.set(this.#ipad, 0);
     input[BLOCK] = auth[0]!;
     input[BLOCK + 1] = auth[1]!;
     let at = BLOCK + 2;
@@ -160,7 +160,7 @@ export class Authenticator {
     for (const l of lens) at = input.writeUInt32LE(l, at);
     for (const j of json) at += copyInto(input, j, at);
     if (buffers !== null) for (const b of buffers) at += copyInto(input, b, at);
-    else auth.copy(input, at, 2 + HMAC_LEN);
+    else input.set(auth.subarray(2 + HMAC_LEN), at);
     return this.#finish(input);
   }
 

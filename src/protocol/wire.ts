@@ -231,7 +231,7 @@ const EMPTY = Buffer.alloc(0);
 
 function copyOf(chunk: Buffer): Buffer {
   const out = Buffer.allocUnsafe(chunk.length);
-  chunk.copy(out, 0);
+  out.set(chunk, 0);
   return out;
 }
 
@@ -306,7 +306,7 @@ class Assembly {
     while (from < n) {
       const seg = this.#segments[this.#segment]!;
       const take = Math.min(n - from, seg.end - this.pos);
-      chunk.copy(seg.dest ?? this.#own(seg), seg.at + (this.pos - seg.start), from, from + take);
+      (seg.dest ?? this.#own(seg)).set(chunk.subarray(from, from + take), seg.at + (this.pos - seg.start));
       from += take;
       this.pos += take;
       if (this.pos === seg.end) this.#segment += 1;
@@ -340,17 +340,11 @@ class Assembly {
 
   message(): RawMessage {
     const frames = this.#frames;
-    let raw: Buffer[] | undefined;
-    return {
-      // the stream bytes, if anyone wants them, are the frames framed again (no copy)
-      get raw() {
-        return (raw ??= encodeFrames(frames) as Buffer[]);
-      },
-      head: frames.slice(0, MIN_FRAMES),
-      bufferLengths: this.#lens.slice(MIN_FRAMES),
-      size: this.need,
-      buffers: () => frames.slice(MIN_FRAMES),
-    };
+    // the same shape as split()'s, so the code reading messages sees one kind of object whatever
+    // their size (two kinds made V8 drop its optimized code for the small ones after a large one);
+    // the stream bytes are the frames framed again (no copy)
+    const buffers = frames.slice(MIN_FRAMES);
+    return { raw: encodeFrames(frames) as Buffer[], head: frames.slice(0, MIN_FRAMES), bufferLengths: this.#lens.slice(MIN_FRAMES), size: this.need, buffers: () => buffers };
   }
 }
 
@@ -375,11 +369,14 @@ class SpanReader {
     if (at + len <= first.length) return first.subarray(at, at + len);
     // crosses chunks: one copy into a buffer of its own (so large frames start aligned at offset 0)
     const out = len >= 4096 ? Buffer.allocUnsafeSlow(len) : Buffer.allocUnsafe(len);
-    let written = first.copy(out, 0, at);
+    out.set(first.subarray(at), 0);
+    let written = first.length - at;
     while (written < len) {
       i += 1;
       const part = this.#parts[i]!;
-      written += part.copy(out, written, 0, Math.min(part.length, len - written));
+      const n = Math.min(part.length, len - written);
+      out.set(n === part.length ? part : part.subarray(0, n), written);
+      written += n;
     }
     return out;
   }

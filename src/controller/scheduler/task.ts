@@ -14,6 +14,10 @@
 import { evaluate, type Dependency, type Outcome } from "./dependency.js";
 import { SCHEMES, type SchemeName } from "./schemes.js";
 
+/**
+ * A load-balanced task in the scheduler. Every field is set when the job is made (none added
+ * later), so all jobs share one shape and the scheduler's code stays optimized for it.
+ */
 export interface Job {
   msgId: string;
   raw: Buffer[];
@@ -28,11 +32,11 @@ export interface Job {
   /** The last error reply, forwarded if no engine is left to retry on. */
   lastFailure: Buffer[] | null;
   /** Set when the last try ended with its engine's death (reported if no engine is left to retry on). */
-  engineDeath?: string | null;
+  engineDeath: string | null;
   /** The engine it was handed to early, while that engine may still give it back. */
-  earlyOn?: number | null;
+  earlyOn: number | null;
   /** Aborted while early: once given back it ends as aborted instead of waiting again. */
-  abortWhenTaken?: boolean;
+  abortWhenTaken: boolean;
 }
 
 export interface SchedulerHost {
