@@ -235,5 +235,9 @@ describe("lbview - early handoff", () => {
     ({ sched, holder } = setUp());
     sched.tookBack(holder, "c", "started");
     assert.ok(!calls.some((c) => c.startsWith("abortOn") || c === "aborted c"), calls.join("; "));
+    // the heart's connection closes before it answers: the engine itself is asked to abort it
+    ({ sched, holder } = setUp());
+    sched.setCanTakeBack(holder, false);
+    assert.ok(calls.includes(`abortOn c ${holder}`), calls.join("; "));
   });
 });

@@ -135,7 +135,15 @@ export class TaskScheduler {
     if (can) this.#canTakeBack.add(id);
     else {
       this.#canTakeBack.delete(id);
-      for (const job of this.#takingBack.values()) if (this.#inFlight.get(id)?.get(job.msgId) === job) this.#takingBack.delete(job.msgId);
+      for (const job of this.#takingBack.values()) {
+        if (this.#inFlight.get(id)?.get(job.msgId) !== job) continue;
+        // no answer will come: a job being taken back to be aborted is aborted by its engine instead
+        this.#takingBack.delete(job.msgId);
+        if (job.abortWhenTaken) {
+          job.abortWhenTaken = false;
+          this.#host.abortOn(job, id);
+        }
+      }
     }
     this.#schedule();
   }
@@ -187,9 +195,10 @@ export class TaskScheduler {
     this.#inFlight.delete(id);
     this.#canTakeBack.delete(id);
     for (const job of jobs) {
-      this.#takingBack.delete(job.msgId);
-      if (job.abortWhenTaken === true) {
-        // aborted while its heart said the engine had lost the controller: it never started
+      const answered = !this.#takingBack.delete(job.msgId);
+      // aborted while early, or its heart said "gone" (the engine had lost the controller before
+      // it started the job): it ends aborted instead of being placed again
+      if (job.abortWhenTaken && (job.earlyOn === id || answered)) {
         job.abortWhenTaken = false;
         this.#dropEarly(job);
         this.#host.aborted(job);
