@@ -12,6 +12,7 @@
  * takes it and then fails its signature check is dropped as any other: the real reply then lands
  * in fresh memory and is copied.
  */
+import { OWN_BUFFER_MIN } from "../protocol/wire.js";
 import { isTypedArray, type TypedArray } from "./sequences.js";
 
 type TypedCtor = new (length: number) => TypedArray;
@@ -25,9 +26,6 @@ export interface GatherLayout {
 /** Layouts remembered (most recent names and target sets). */
 const LAYOUT_LIMIT = 64;
 
-/** Below this, a part's reply is not streamed into its frames (wire.ts): no place to offer. */
-const LANDING_MIN = 64 * 1024;
-
 export class Landings {
   readonly #places = new Map<string, Buffer>();
   readonly #layouts = new Map<string, GatherLayout>();
@@ -38,7 +36,8 @@ export class Landings {
 
   /** Offer `place` to the reply of task `msgId`. */
   offer(msgId: string, place: Buffer): void {
-    if (place.byteLength >= LANDING_MIN) this.#places.set(msgId, place);
+    // a smaller frame never gets a buffer of its own (wire.ts): no landing would be asked for it
+    if (place.byteLength >= OWN_BUFFER_MIN) this.#places.set(msgId, place);
   }
 
   withdraw(msgId: string): void {

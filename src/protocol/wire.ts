@@ -16,7 +16,7 @@ export const DEFAULT_MAX_FRAMES = 100_000;
 /** An assembling decoder streams messages at least this large straight into their frames' buffers. */
 export const STREAM_MIN_MESSAGE = 1024 * 1024;
 /** In a streamed message, binary frames at least this large get a buffer of their own (aligned at 0). */
-const OWN_BUFFER_MIN = 64 * 1024;
+export const OWN_BUFFER_MIN = 64 * 1024;
 /** A socket may read straight into a frame's own buffer while at least this much of it is still to come. */
 const DIRECT_READ_MIN = 64 * 1024;
 

@@ -159,7 +159,7 @@ export class TaskScheduler {
     const jobs = this.#inFlight.get(engineId);
     const job = jobs?.get(msgId);
     if (job === undefined || jobs === undefined) return; // finished, or the engine is gone
-    const abort = job.abortWhenTaken === true;
+    const abort = job.abortWhenTaken;
     if (!taken) {
       // "gone": the engine lost its connection, its early jobs come back when the controller sees
       // that (removeEngine), and an aborted one then ends as aborted
