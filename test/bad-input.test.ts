@@ -5,53 +5,10 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { copyFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { Client } from "tsparallel";
-import { Authenticator, encodeFrames, encodeMessage, FrameDecoder, Incoming, makeHeader, readConnectionFile, type ConnectionInfo } from "tsparallel/internal";
-import { TEST_DIR, startCluster, until, withCluster, type Running } from "./helpers.ts";
-
-const VERSIONS = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
-
-/** A hand-driven peer: raw socket, our own framing, for sending exactly what we want. */
-class RawPeer {
-  readonly socket: Socket;
-  readonly decoder = new FrameDecoder();
-  readonly inbox: Incoming[] = [];
-  closed = false;
-
-  constructor(info: ConnectionInfo | string) {
-    this.socket = connect({ path: typeof info === "string" ? info : info.unixPath! });
-    this.socket.on("data", (chunk) => {
-      for (const m of this.decoder.push(chunk)) this.inbox.push(new Incoming(m));
-    });
-    this.socket.on("close", () => (this.closed = true));
-    this.socket.on("error", () => {});
-  }
-
-  async next(type: string): Promise<Incoming> {
-    await until(() => this.inbox.some((m) => m.msgType === type) || this.closed, 10_000, `a ${type} message`);
-    const i = this.inbox.findIndex((m) => m.msgType === type);
-    if (i < 0) throw new Error(`connection closed before ${type}`);
-    return this.inbox.splice(i, 1)[0]!;
-  }
-
-  /** Complete the handshake with `key` (and optionally another protocol version). */
-  async handshake(key: string, protocol = "1.0"): Promise<void> {
-    const challenge = await this.next("challenge");
-    const auth = new Authenticator(key);
-    const hello = { role: "client", session: randomUUID(), protocol, tsparallel: VERSIONS.version, node: process.versions.node, nonce: challenge.content.nonce };
-    this.write(encodeMessage(auth, { header: makeHeader("hello", hello.session), content: hello }));
-  }
-
-  write(chunks: readonly Uint8Array[]): void {
-    for (const c of chunks) this.socket.write(c);
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
+import { Authenticator, encodeFrames, encodeMessage, makeHeader, readConnectionFile, type ConnectionInfo } from "tsparallel/internal";
+import { RawPeer, TEST_DIR, startCluster, until, withCluster, type Running } from "./helpers.ts";
 
 describe("bad input - controller", () => {
   let r: Running;

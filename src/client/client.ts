@@ -60,6 +60,11 @@ export interface ControllerStats {
   /** Messages and connections the controller dropped, by reason (bad signature, replay, garbage…). */
   dropped: Record<string, number>;
   droppedTotal: number;
+  /**
+   * Large messages (1 MB or more) the controller passed on while they arrived instead of holding
+   * them whole first: tasks for one engine and their replies (docs/architecture.md).
+   */
+  passedOn: { messages: number; bytes: number };
 }
 
 /** Events a Client emits: engines arriving and leaving, task output as it arrives, connection changes. */

@@ -51,6 +51,10 @@ export class Hub {
   /** Clients (other than the sender) waiting for a task's reply: msg id → sessions. */
   readonly #watchers = new Map<string, Set<string>>();
   readonly #clientHandlers: Record<string, ClientHandler>;
+  /** Large messages passed on while they arrived (cut-through), and where to. */
+  readonly #passedOn = new WeakMap<Incoming, Connection>();
+  /** Large messages passed on while they arrived, and their bytes (stats). */
+  readonly passOnStats = { messages: 0, bytes: 0 };
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
@@ -82,6 +86,7 @@ export class Hub {
     if (hello.role === "client") return this.#attachClient(conn, hello.session);
     if (hello.role === "engine") {
       conn.on("message", (m) => this.#fromEngine(conn, m));
+      conn.on("head", (m) => this.#engineHead(conn, m));
       conn.on("close", () => this.#engineConnClosed(conn));
       return;
     }
@@ -105,6 +110,7 @@ export class Hub {
   #attachClient(conn: Connection, session: string): void {
     this.clients.get(session)?.close(true);
     this.clients.set(session, conn);
+    conn.on("head", (m) => this.#clientHead(conn, m));
     conn.on("message", (m) => {
       const handler = this.#clientHandlers[m.msgType];
       if (handler === undefined) return this.drop(`unknown message type ${JSON.stringify(m.msgType).slice(0, 40)}`, m);
@@ -147,6 +153,7 @@ export class Hub {
       hearts: this.engines.all().filter((e) => e.heart !== null && e.heart.open).length,
       early: { ...this.scheduler.earlyStats },
       dropped: this.#opts.stats.toJSON(), droppedTotal: this.#opts.stats.total,
+      passedOn: { ...this.passOnStats },
     };
   }
 
@@ -235,7 +242,50 @@ export class Hub {
     record.engineId = engine.id;
     record.engineUuid = engine.uuid;
     engine.direct.add(record.msgId);
-    this.forward(engine.conn, msg.raw, conn);
+    if (this.#passedOn.get(msg) !== engine.conn) this.forward(engine.conn, msg.raw, conn);
+  }
+
+  // ---- large messages, passed on while they arrive -----------------------------------------------
+
+  /**
+   * The head of a large message from a client is in, its buffers are not. A task for one engine
+   * (a DirectView's push, scatter, apply with big arguments) starts on its way to that engine now,
+   * so both hops carry it at once; it is recorded when its last byte is in ("message"). A client
+   * that goes away half-way leaves the engine a message that fails its buffer MAC and is dropped.
+   * Load-balanced tasks wait for their last byte: where they go is decided then.
+   */
+  #clientHead(conn: Connection, msg: Incoming): void {
+    if (msg.msgType !== "apply_request" && msg.msgType !== "execute_request") return;
+    if (msg.metadata.route !== "direct") return;
+    const engine = this.engines.get(Number(msg.metadata.engine));
+    if (engine === undefined) return;
+    this.#passOn(msg, engine.conn, conn);
+  }
+
+  /** The head of a large reply is in: it starts on its way to the task's client now. */
+  #engineHead(conn: Connection, msg: Incoming): void {
+    if (msg.msgType !== "apply_reply" && msg.msgType !== "execute_reply") return;
+    const entry = this.#entries.get(conn);
+    const msgId = msg.parentId;
+    if (entry === undefined || msgId === undefined || !this.db.has(msgId)) return;
+    const record = this.db.get(msgId);
+    if (record.status !== null) return;
+    if (record.queue === "task") {
+      // a reply the scheduler may retry elsewhere, or a leftover from an engine that no longer holds it, waits
+      const ok = msg.metadata.status === "ok" || msg.metadata.status === "aborted";
+      if (!ok || !this.scheduler.holds(entry.id, msgId)) return;
+    } else if (!entry.direct.has(msgId)) return;
+    const client = this.clients.get(record.clientSession);
+    if (client !== undefined) this.#passOn(msg, client, conn);
+  }
+
+  #passOn(msg: Incoming, dest: Connection, src: Connection): void {
+    const tail = msg.tail;
+    if (tail === null || !dest.open) return;
+    this.#passedOn.set(msg, dest);
+    this.passOnStats.messages += 1;
+    this.passOnStats.bytes += tail.total;
+    dest.writeTail(tail, src.socket);
   }
 
   #newRecord(msg: Incoming, session: string, queue: "direct" | "task"): TaskRecord {
@@ -355,7 +405,8 @@ export class Hub {
     const { header, metadata } = parsed ?? decodeHead(raw);
     this.#finish(record, outcomeOf(header, metadata), raw);
     const client = this.clients.get(record.clientSession);
-    if (client !== undefined) this.forward(client, raw, parsed === null ? null : this.engines.byUuid(String(metadata.engine))?.conn ?? null);
+    const passed = parsed !== null && this.#passedOn.get(parsed) === client;
+    if (client !== undefined && !passed) this.forward(client, raw, parsed === null ? null : this.engines.byUuid(String(metadata.engine))?.conn ?? null);
     this.#notifyWatchers(record);
     this.scheduler.taskDone(record.msgId);
   }

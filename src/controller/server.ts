@@ -138,7 +138,7 @@ export class Controller {
     this.#sockets.add(socket);
     socket.on("close", () => this.#sockets.delete(socket));
     const conn = new Connection(socket, {
-      auth: this.#auth, history: this.#history, verifyBuffers: false, log: this.#config.log, stats: this.stats, reader,
+      auth: this.#auth, history: this.#history, verifyBuffers: false, log: this.#config.log, stats: this.stats, reader, passOn: true,
     });
     conn.accept(this.hub.session, this.#config.handshakeTimeout).then(
       (hello) => this.hub.attach(conn, hello),

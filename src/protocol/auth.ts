@@ -23,6 +23,15 @@ const ONE_SHOT_MAX = 64 * 1024;
 /** Buffers totalling at least this many bytes are authenticated with Poly1305. */
 export const POLY_THRESHOLD = 64 * 1024;
 
+/**
+ * Whether a message's head authenticates it without its buffers (mode 1: the HMAC covers the
+ * buffers' Poly1305 tag, which the receiving end checks), so a forwarder may pass its buffers on
+ * as they arrive.
+ */
+export function headAuthenticates(auth: Buffer): boolean {
+  return auth.length === 2 + HMAC_LEN + NONCE_LEN + TAG_LEN && auth[0] === AUTH_VERSION && auth[1] === MODE_POLY;
+}
+
 export type Verdict = { ok: true; digest: Uint8Array } | { ok: false; reason: string };
 
 export class Authenticator {

@@ -6,11 +6,11 @@
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
 import { connect, Socket, type NetConnectOpts, type OnReadOpts } from "node:net";
-import type { Authenticator, DigestHistory } from "./auth.js";
+import { headAuthenticates, type Authenticator, type DigestHistory } from "./auth.js";
 import type { Logger } from "./log.js";
 import { encodeMessage, Incoming, makeHeader, type Json, type OutMessage } from "./messages.js";
 import { major, NODE_VERSION, PROTOCOL_VERSION, TSPARALLEL_VERSION } from "./version.js";
-import { DEFAULT_MAX_MESSAGE, FrameDecoder, FramingError, type Landing, type RawMessage } from "./wire.js";
+import { DEFAULT_MAX_MESSAGE, FrameDecoder, FramingError, type Landing, type RawMessage, type Tail } from "./wire.js";
 
 export type Role = "client" | "engine" | "heart";
 
@@ -43,6 +43,12 @@ export interface ConnectionOptions {
   reader?: ReadHook;
   /** Where large binary frames of incoming messages land (see `Landing`); default: fresh memory. */
   landing?: Landing;
+  /**
+   * A forwarder (verifyBuffers false): emit "head" for a large message as soon as its head is in
+   * and authenticated, so its bytes can be passed on while they arrive (`writeTail`); "message"
+   * follows when its last byte is in.
+   */
+  passOn?: boolean;
 }
 
 /**
@@ -169,9 +175,20 @@ function coalesce(chunks: readonly Uint8Array[]): Uint8Array[] {
   return out;
 }
 const HANDSHAKE_MAX_MESSAGE = 64 * 1024;
+/** What pads a passed-on message whose sender went away. */
+const ZEROS = Buffer.alloc(256 * 1024);
+
+/** A message this connection passes on while it arrives: the next of its chunks to write, bytes written. */
+interface OutTail {
+  tail: Tail;
+  next: number;
+  sent: number;
+  source: Socket | null;
+}
 
 interface Events {
   message: [Incoming];
+  head: [Incoming];
   close: [Error | null];
   drain: [];
 }
@@ -192,13 +209,22 @@ export class Connection extends EventEmitter<Events> {
   #flushWaiters: Array<() => void> = [];
   #handshakeWaiter: ((m: Incoming | Error) => void) | null = null;
   #closeError: Error | null = null;
+  /** The incoming message whose head was emitted and whose last bytes are still arriving (null if it was dropped). */
+  #arriving: Incoming | null = null;
+  /** The message being passed on through this connection while it arrives; writes made meanwhile wait in #held. */
+  #outTail: OutTail | null = null;
+  #held: Array<{ run: () => void; bytes: number }> = [];
+  #heldBytes = 0;
 
   constructor(socket: Socket, opts: ConnectionOptions) {
     super();
     this.socket = socket;
     this.#opts = opts;
     // until the peer proves the key, accept only handshake-sized messages
-    this.#decoder = new FrameDecoder({ maxMessage: HANDSHAKE_MAX_MESSAGE, assemble: opts.verifyBuffers, landing: opts.landing });
+    this.#decoder = new FrameDecoder({
+      maxMessage: HANDSHAKE_MAX_MESSAGE, assemble: opts.verifyBuffers, landing: opts.landing,
+      passOn: opts.passOn === true && !opts.verifyBuffers ? headAuthenticates : undefined,
+    });
     this.peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : "unix";
     socket.setNoDelay?.(true);
     if (opts.reader !== undefined) {
@@ -221,7 +247,7 @@ export class Connection extends EventEmitter<Events> {
 
   /** True while the socket holds more unsent bytes than the high-water mark. */
   get backedUp(): boolean {
-    return this.socket.writableLength + this.#pendingBytes > (this.#opts.highWater ?? 8 * 1024 * 1024);
+    return this.socket.writableLength + this.#pendingBytes + this.#heldBytes > (this.#opts.highWater ?? 8 * 1024 * 1024);
   }
 
   /** Sign and send. Returns false when the peer is backed up (wait for "drain"). */
@@ -233,6 +259,7 @@ export class Connection extends EventEmitter<Events> {
   /** Write already-framed chunks (a forwarded message). */
   write(chunks: readonly Uint8Array[]): boolean {
     if (this.#state === "closed" || this.socket.destroyed) return false;
+    if (this.#outTail !== null) return this.#hold(chunks);
     if (this.#pending.length === 0) process.nextTick(this.#flushTurn);
     for (const c of chunks) {
       this.#pending.push(c);
@@ -250,6 +277,10 @@ export class Connection extends EventEmitter<Events> {
   /** Call `cb` once everything written so far has been handed to the kernel. */
   onFlushed(cb: () => void): void {
     if (this.#state === "closed" || this.socket.destroyed) return;
+    if (this.#outTail !== null) {
+      this.#held.push({ run: () => this.onFlushed(cb), bytes: 0 });
+      return;
+    }
     this.#flushWaiters.push(cb);
     if (this.#pending.length === 0) this.#flush();
   }
@@ -286,6 +317,90 @@ export class Connection extends EventEmitter<Events> {
     for (let i = 0; i < out.length - 1; i++) socket.write(out[i]!);
     socket.write(out[out.length - 1]!, done);
     if (out.length > 1) socket.uncork();
+  }
+
+  /**
+   * Pass on a message that is still arriving (cut-through): its bytes so far go out now and the
+   * rest as they come, and writes made meanwhile wait until its last byte is out. `source` (the
+   * socket the bytes come from) is paused while this one is backed up. If the message is aborted
+   * (its sender went away), the missing bytes are sent as zeros: the framing holds and the
+   * receiving end drops the message when its buffer MAC fails.
+   */
+  writeTail(tail: Tail, source: Socket | null): boolean {
+    if (this.#state === "closed" || this.socket.destroyed) return false;
+    if (this.#outTail !== null) {
+      this.#held.push({ run: () => this.writeTail(tail, source), bytes: 0 });
+      return !this.backedUp;
+    }
+    if (this.#pending.length > 0) this.#flush(); // what was written before it goes first
+    const out: OutTail = { tail, next: 0, sent: 0, source };
+    this.#outTail = out;
+    tail.listen(() => this.#pumpTail(out));
+    this.#pumpTail(out);
+    return !this.backedUp;
+  }
+
+  #pumpTail(out: OutTail): void {
+    if (this.#outTail !== out) return;
+    const socket = this.socket;
+    if (this.#state === "closed" || socket.destroyed || socket.writableEnded) {
+      this.#outTail = null;
+      this.#held = [];
+      this.#heldBytes = 0;
+      return;
+    }
+    const { tail } = out;
+    const chunks = tail.chunks;
+    const corked = chunks.length - out.next > 1;
+    if (corked) socket.cork();
+    for (; out.next < chunks.length; out.next++) {
+      const c = chunks[out.next]!;
+      out.sent += c.length;
+      socket.write(c);
+    }
+    if (corked) socket.uncork();
+    if (tail.aborted) {
+      for (let left = tail.total - out.sent; left > 0; left -= ZEROS.length) socket.write(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+      out.sent = tail.total;
+    }
+    if (!tail.ended) {
+      const source = out.source;
+      if (source !== null && !source.isPaused() && socket.writableLength > (this.#opts.highWater ?? 8 * 1024 * 1024)) {
+        source.pause();
+        const resume = (): void => {
+          socket.off("drain", resume);
+          socket.off("close", resume);
+          source.resume();
+        };
+        socket.on("drain", resume);
+        socket.on("close", resume);
+      }
+      return;
+    }
+    this.#outTail = null;
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    for (let i = 0; i < held.length; i++) {
+      held[i]!.run();
+      if (this.#outTail !== null) {
+        // another message passed on while it arrives: the rest waits behind it
+        const rest = held.slice(i + 1);
+        this.#held.unshift(...rest);
+        for (const h of rest) this.#heldBytes += h.bytes;
+        break;
+      }
+    }
+    // a sender paused because of what was held here resumes on "drain" (the socket may not emit one)
+    if (held.length > 0 && !this.backedUp) this.emit("drain");
+  }
+
+  #hold(chunks: readonly Uint8Array[]): boolean {
+    let bytes = 0;
+    for (const c of chunks) bytes += c.byteLength;
+    this.#heldBytes += bytes;
+    this.#held.push({ run: () => this.write(chunks), bytes });
+    return !this.backedUp;
   }
 
   /** Close the connection; pending writes are flushed first unless `hard`. */
@@ -383,6 +498,14 @@ export class Connection extends EventEmitter<Events> {
   }
 
   #receive(raw: RawMessage): void {
+    const tail = raw.tail;
+    if (tail !== null && tail.ended) {
+      // the last bytes of a message whose head was emitted before
+      const msg = this.#arriving;
+      this.#arriving = null;
+      if (msg !== null) this.emit("message", msg);
+      return;
+    }
     const { auth, history } = this.#opts;
     const json = raw.head.slice(1);
     const verdict = auth.verify(raw.head[0]!, json, raw.bufferLengths, raw.buffers, this.#opts.verifyBuffers);
@@ -393,6 +516,11 @@ export class Connection extends EventEmitter<Events> {
       msg = new Incoming(raw);
     } catch (err) {
       return this.#drop(`invalid JSON (${(err as Error).message})`, raw);
+    }
+    if (tail !== null && this.#state === "open") {
+      this.#arriving = msg;
+      this.emit("head", msg);
+      return;
     }
     if (this.#state === "handshake") {
       // open synchronously: messages right behind the welcome in the same chunk must not be dropped
@@ -405,6 +533,7 @@ export class Connection extends EventEmitter<Events> {
   }
 
   #drop(reason: string, raw: RawMessage): void {
+    raw.tail?.discard();
     this.#opts.stats.count(reason);
     this.#opts.log.warn("dropped message", { peer: this.peer, reason, bytes: raw.size });
     if (this.#state === "handshake") {
@@ -426,6 +555,10 @@ export class Connection extends EventEmitter<Events> {
     if (this.#state === "closed") return;
     const wasHandshake = this.#state === "handshake";
     this.#state = "closed";
+    this.#arriving = null;
+    this.#decoder.abortTail();
+    this.#held = [];
+    this.#heldBytes = 0;
     if (wasHandshake) this.#handshakeWaiter?.(new HandshakeError("the connection closed during the handshake"));
     this.emit("close", this.#closeError);
   }

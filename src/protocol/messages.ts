@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { Authenticator } from "./auth.js";
 import { isoMicro } from "./time.js";
 import { MSG_SPEC_VERSION } from "./version.js";
-import { encodeFrames, JSON_FRAMES, type RawMessage } from "./wire.js";
+import { encodeFrames, JSON_FRAMES, type RawMessage, type Tail } from "./wire.js";
 
 export interface Header {
   msg_id: string;
@@ -80,6 +80,11 @@ export class Incoming {
 
   get buffers(): Buffer[] {
     return this.#message.buffers();
+  }
+
+  /** A large message a forwarder passes on while it arrives (see `Tail`), or null. */
+  get tail(): Tail | null {
+    return this.#message.tail;
   }
 
   /** The parent's msg_id, or undefined. */

@@ -19,6 +19,8 @@ export const STREAM_MIN_MESSAGE = 1024 * 1024;
 export const OWN_BUFFER_MIN = 64 * 1024;
 /** A socket may read straight into a frame's own buffer while at least this much of it is still to come. */
 const DIRECT_READ_MIN = 64 * 1024;
+/** A message passed on while it arrives is read into blocks of this size, each read after the last. */
+const TAIL_BLOCK = 1024 * 1024;
 
 /**
  * Where a streamed message's large binary frame should land: given the message's head frames (auth
@@ -43,7 +45,91 @@ export interface RawMessage {
   bufferLengths: number[];
   size: number;
   buffers(): Buffer[];
+  /** A message passed on while it arrives (see `Tail`): its bytes so far, and those to come; else null. */
+  tail: Tail | null;
 }
+
+const OPEN = 0;
+const DONE = 1;
+const ABORTED = 2;
+
+/**
+ * The bytes of a large message that a forwarder passes on while they arrive (cut-through), instead
+ * of holding the whole message before writing its first byte on. `chunks` is the message's `raw`:
+ * what has arrived so far, growing until the message ends; listeners hear of each new chunk and of
+ * the end. A message whose sender goes away half-sent is aborted: each receiver pads what is
+ * missing, so that the framing holds and the receiving end's buffer MAC fails (dropped, counted).
+ */
+export class Tail {
+  readonly chunks: Buffer[];
+  /** Bytes of the whole message on the wire. */
+  readonly total: number;
+  received = 0;
+  #state = OPEN;
+  #keep = true;
+  #listeners: Array<() => void> = [];
+
+  constructor(chunks: Buffer[], total: number) {
+    this.chunks = chunks;
+    this.total = total;
+    for (const c of chunks) this.received += c.length;
+  }
+
+  /** Every byte has arrived. */
+  get done(): boolean {
+    return this.#state === DONE;
+  }
+
+  /** The sender went away before the end. */
+  get aborted(): boolean {
+    return this.#state === ABORTED;
+  }
+
+  get ended(): boolean {
+    return this.#state !== OPEN;
+  }
+
+  /** Call `fn` on each new chunk and at the end (not for what is already here). */
+  listen(fn: () => void): void {
+    if (this.#state === OPEN) this.#listeners.push(fn);
+  }
+
+  /** Nobody will read this message (it failed its checks): count the rest of its bytes, keep none. */
+  discard(): void {
+    this.#keep = false;
+    this.#listeners = [];
+    this.chunks.length = 0;
+  }
+
+  append(chunk: Buffer): void {
+    this.received += chunk.length;
+    if (!this.#keep) return;
+    this.chunks.push(chunk);
+    for (const fn of this.#listeners) fn();
+  }
+
+  finish(): void {
+    this.#end(DONE);
+  }
+
+  abort(): void {
+    this.#end(ABORTED);
+  }
+
+  #end(state: number): void {
+    if (this.#state !== OPEN) return;
+    this.#state = state;
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const fn of listeners) fn();
+  }
+}
+
+/**
+ * Decides, from its auth frame, whether a large message may be passed on before its buffers are
+ * in: only when the head alone authenticates it (its buffers are checked by the receiving end).
+ */
+export type PassOn = (auth: Buffer) => boolean;
 
 /** Encode frames into the chunks to write: a prefix (lengths) followed by the frames themselves. */
 export function encodeFrames(frames: readonly Uint8Array[]): Uint8Array[] {
@@ -75,17 +161,41 @@ export class FrameDecoder {
   readonly #landing: Landing | null;
   #assembly: Assembly | null = null;
   #directBytes = 0;
+  readonly #passOn: PassOn | null;
+  /** The message being passed on while it arrives, and how many of its bytes are still to come. */
+  #tail: RawMessage | null = null;
+  #tailLeft = 0;
+  /** The head message was already looked at for passing on (and refused). */
+  #passChecked = false;
+  /** Where a passed-on message's bytes are read (`directTarget`), and how much of it is filled. */
+  #block: Buffer | null = null;
+  #blockAt = 0;
 
   /**
    * `assemble`: the reader keeps the frames, not the stream bytes (an endpoint, not a forwarder):
    * large messages are then copied into their frames' own buffers as they arrive, instead of
    * being kept as chunks and copied once complete.
    */
-  constructor(opts: { maxMessage?: number; maxFrames?: number; assemble?: boolean; landing?: Landing } = {}) {
+  /**
+   * `passOn` (a forwarder): a message of at least STREAM_MIN_MESSAGE bytes is returned as soon as
+   * its head frames are in, with a `tail` that receives the rest as it comes; when the last byte
+   * is in, the same message is returned again, its tail done.
+   */
+  constructor(opts: { maxMessage?: number; maxFrames?: number; assemble?: boolean; landing?: Landing; passOn?: PassOn } = {}) {
     this.maxMessage = opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
     this.#maxFrames = opts.maxFrames ?? DEFAULT_MAX_FRAMES;
     this.#assemble = opts.assemble ?? false;
     this.#landing = opts.landing ?? null;
+    this.#passOn = opts.assemble === true ? null : (opts.passOn ?? null);
+  }
+
+  /** The sender went away: a message being passed on ends here, aborted. */
+  abortTail(): void {
+    const m = this.#tail;
+    if (m === null) return;
+    this.#tail = null;
+    this.#block = null;
+    m.tail!.abort();
   }
 
   get buffered(): number {
@@ -109,6 +219,11 @@ export class FrameDecoder {
       if (rest === null) return out;
       chunk = rest;
     }
+    if (this.#tail !== null) {
+      const rest = this.#feedTail(chunk, transient, out);
+      if (rest === null) return out;
+      chunk = rest;
+    }
     if (transient) chunk = copyOf(chunk);
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
@@ -128,10 +243,15 @@ export class FrameDecoder {
         if (this.#assembly !== null) break;
         continue;
       }
+      if (this.#passOn !== null && !this.#passChecked && this.#need >= STREAM_MIN_MESSAGE && this.#buffered < this.#need) {
+        if (this.#buffered < this.#headEnd()) break;
+        if (this.#startTail(out)) break;
+      }
       if (this.#buffered < this.#need) break;
       const raw = this.#take(this.#need);
       this.#need = -1;
       this.#checked = false;
+      this.#passChecked = false;
       out.push(split(raw, this.#lens));
     }
     return out;
@@ -144,16 +264,88 @@ export class FrameDecoder {
    * what follows.
    */
   directTarget(): Buffer | null {
-    return this.#assembly?.target(DIRECT_READ_MIN) ?? null;
+    if (this.#assembly !== null) return this.#assembly.target(DIRECT_READ_MIN);
+    if (this.#tail === null || this.#tailLeft < DIRECT_READ_MIN) return null;
+    // a message passed on: its bytes are read into blocks of their own, one read after another,
+    // which are then written on and kept as they are (no copy out of a shared read buffer)
+    let block = this.#block;
+    if (block === null || block.length - this.#blockAt < DIRECT_READ_MIN) {
+      block = this.#block = Buffer.allocUnsafeSlow(Math.min(this.#tailLeft, TAIL_BLOCK));
+      this.#blockAt = 0;
+    }
+    return block.subarray(this.#blockAt, this.#blockAt + Math.min(block.length - this.#blockAt, this.#tailLeft));
   }
 
   /** `n` bytes were read into the view the last `directTarget()` gave; returns the message they complete, if any. */
   pushDirect(n: number): RawMessage[] {
     const a = this.#assembly;
+    if (a === null && this.#tail !== null && this.#block !== null && n <= this.#tailLeft && this.#blockAt + n <= this.#block.length) {
+      const part = this.#block.subarray(this.#blockAt, this.#blockAt + n);
+      this.#blockAt += n;
+      this.#directBytes += n;
+      const out: RawMessage[] = [];
+      this.#feedTail(part, false, out);
+      return out;
+    }
     if (a === null) throw new FramingError("bytes read into a frame that is not being assembled");
     a.advance(n);
     this.#directBytes += n;
     return a.pos < a.need ? [] : [this.#assembled(a)];
+  }
+
+  /** Bytes from the start of the head message to the end of its head frames (auth and JSON). */
+  #headEnd(): number {
+    let end = 8 + 4 * this.#lens.length;
+    for (let i = 0; i < MIN_FRAMES; i++) end += this.#lens[i]!;
+    return end;
+  }
+
+  /**
+   * The head message's head frames are in and the rest is not: return it now, with a tail for the
+   * rest, if its auth frame allows. True when it was started (everything buffered went into it).
+   */
+  #startTail(out: RawMessage[]): boolean {
+    this.#passChecked = true;
+    const lens = this.#lens;
+    const reader = new SpanReader(this.#chunks);
+    let offset = 8 + 4 * lens.length;
+    const head: Buffer[] = [];
+    for (let i = 0; i < MIN_FRAMES; i++) {
+      head.push(reader.slice(offset, lens[i]!));
+      offset += lens[i]!;
+    }
+    if (!this.#passOn!(head[0]!)) return false;
+    const raw = this.#take(this.#buffered);
+    const tail = new Tail(raw, this.#need);
+    const bufferLengths = lens.slice(MIN_FRAMES);
+    let cached: Buffer[] | undefined;
+    const buffers = (): Buffer[] => {
+      if (!tail.done) throw new FramingError("the message's buffers are still arriving");
+      return (cached ??= split(raw, lens).buffers());
+    };
+    const message: RawMessage = { raw, head, bufferLengths, size: this.#need, buffers, tail };
+    this.#tail = message;
+    this.#tailLeft = this.#need - tail.received;
+    out.push(message);
+    return true;
+  }
+
+  /** Feed bytes of the message being passed on; returns what is left over after it, or null. */
+  #feedTail(chunk: Buffer, transient: boolean, out: RawMessage[]): Buffer | null {
+    const message = this.#tail!;
+    const n = Math.min(chunk.length, this.#tailLeft);
+    const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+    message.tail!.append(transient ? copyOf(part) : part);
+    this.#tailLeft -= n;
+    if (this.#tailLeft > 0) return null;
+    this.#tail = null;
+    this.#block = null;
+    this.#need = -1;
+    this.#checked = false;
+    this.#passChecked = false;
+    message.tail!.finish();
+    out.push(message);
+    return n < chunk.length ? chunk.subarray(n) : null;
   }
 
   /** Begin streaming the head message into its frames: what is buffered goes in now, the rest as it comes. */
@@ -249,7 +441,7 @@ function split(raw: Buffer[], lens: readonly number[]): RawMessage {
   });
   let cached: Buffer[] | undefined;
   const buffers = () => (cached ??= spans.map(([o, l]) => reader.slice(o, l)));
-  return { raw, head, bufferLengths: spans.map((sp) => sp[1]), size, buffers };
+  return { raw, head, bufferLengths: spans.map((sp) => sp[1]), size, buffers, tail: null };
 }
 
 /** A byte range of a message being assembled and where it goes; `own`: a frame's own buffer, made when first reached. */
@@ -344,7 +536,7 @@ class Assembly {
     // their size (two kinds made V8 drop its optimized code for the small ones after a large one);
     // the stream bytes are the frames framed again (no copy)
     const buffers = frames.slice(MIN_FRAMES);
-    return { raw: encodeFrames(frames) as Buffer[], head: frames.slice(0, MIN_FRAMES), bufferLengths: this.#lens.slice(MIN_FRAMES), size: this.need, buffers: () => buffers };
+    return { raw: encodeFrames(frames) as Buffer[], head: frames.slice(0, MIN_FRAMES), bufferLengths: this.#lens.slice(MIN_FRAMES), size: this.need, buffers: () => buffers, tail: null };
   }
 }
 

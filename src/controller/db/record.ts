@@ -44,7 +44,23 @@ export function retainAll(raw: readonly Uint8Array[]): Buffer[] {
     // many small pieces: one compact copy
     if (total < 64 * 1024) return [Buffer.concat(raw as Uint8Array[], total)];
   }
-  return raw.map(retain);
+  return joinAdjacent(raw).map(retain);
+}
+
+/**
+ * Pieces that lie side by side in one block (the reads of a message passed on while it arrived,
+ * see `Tail`) become one view of it: kept as they are, where each piece alone would be copied
+ * out of a block it fills only in part.
+ */
+function joinAdjacent(raw: readonly Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const b of raw) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.buffer === b.buffer && last.byteOffset + last.byteLength === b.byteOffset) {
+      out[out.length - 1] = new Uint8Array(b.buffer, last.byteOffset, last.byteLength + b.byteLength);
+    } else out.push(b);
+  }
+  return out;
 }
 
 /** Keep only the JSON parts of a record's messages. */

@@ -273,6 +273,11 @@ export class TaskScheduler {
     }, UNKNOWN_DEPENDENCY_GRACE_MS).unref();
   }
 
+  /** Whether this engine holds the task now (placed there, not taken back). */
+  holds(engineId: number, msgId: string): boolean {
+    return this.#inFlight.get(engineId)?.has(msgId) === true;
+  }
+
   /** A task this scheduler placed has replied. Returns "retry" when the reply must not be forwarded. */
   finished(msgId: string, engineId: number, ok: boolean, reply: Buffer[]): "done" | "retry" | "unknown" {
     const jobs = this.#inFlight.get(engineId);
