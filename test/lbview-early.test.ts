@@ -186,6 +186,17 @@ describe("lbview - early handoff", () => {
     assert.equal(claims.takeBack("one more"), "taken");
   });
 
+  it("TaskClaims: when the controller was last heard, as the heart saw it, read by the main thread", async () => {
+    const claims = new TaskClaims();
+    assert.equal(claims.silentFor(), 0, "never heard: not silent (the engine is not registered yet)");
+    claims.heard(1_000_000);
+    assert.equal(claims.silentFor(1_000_750), 750);
+    // the heart runs on its own thread: what it writes is what the main thread reads
+    const worker = new Worker(new URL("./fixtures/heard-worker.mjs", import.meta.url), { workerData: { buffer: claims.buffer, at: 2_000_000 } });
+    await new Promise((resolve) => worker.once("exit", resolve));
+    assert.equal(claims.silentFor(2_000_100), 100);
+  });
+
   it("TaskScheduler: an aborted early task the heart cannot give back is aborted by its engine or ends with it", () => {
     const calls: string[] = [];
     const host: SchedulerHost = {

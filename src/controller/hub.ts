@@ -500,7 +500,7 @@ export class Hub {
     this.#entries.set(conn, entry);
     const heart = this.#pendingHearts.get(uuid);
     if (heart !== undefined) this.#bindHeart(entry, heart);
-    this.send(conn, "registration_reply", { status: "ok", id, hb_period: this.monitor.period }, msg.header);
+    this.send(conn, "registration_reply", { status: "ok", id, hb_period: this.monitor.period, hb_misses: this.monitor.misses }, msg.header);
     for (const c of this.clients.values()) this.send(c, "registration_notification", { id, uuid, pid: entry.pid, hostname: entry.hostname, direct: entry.address });
     this.scheduler.addEngine(id);
     this.#log.info("engine registered", { id, uuid, hostname: entry.hostname, enginePid: entry.pid });

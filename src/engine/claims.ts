@@ -31,7 +31,9 @@ const STARTED_SLOTS = 1024;
  */
 const TAKEN_SLOTS = 256;
 const TAKEN_BASE = HEADER + 2 * STARTED_SLOTS;
-const WORDS = TAKEN_BASE + 2 * TAKEN_SLOTS;
+/** Then a float64 (8-byte aligned): when the heart last heard the controller's heartbeat (epoch ms). */
+const HEARD_AT = TAKEN_BASE + 2 * TAKEN_SLOTS;
+const WORDS = HEARD_AT + 2;
 
 /**
  * The heart's answer: given back; already started here; not given back because the list is full;
@@ -43,11 +45,24 @@ export type TakeBack = "taken" | "started" | "busy" | "gone";
 export class TaskClaims {
   readonly buffer: SharedArrayBuffer;
   readonly #w: Int32Array;
+  readonly #heard: Float64Array;
 
   constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(WORDS * 4)) {
     if (buffer.byteLength !== WORDS * 4) throw new RangeError(`claims buffer must be ${WORDS * 4} bytes`);
     this.buffer = buffer;
     this.#w = new Int32Array(buffer);
+    this.#heard = new Float64Array(buffer, HEARD_AT * 4, 1);
+  }
+
+  /** Heart thread, on each heartbeat (and main thread, when registered): the controller is there. */
+  heard(now = Date.now()): void {
+    this.#heard[0] = now;
+  }
+
+  /** Milliseconds since the controller was last heard (0 before it ever was). */
+  silentFor(now = Date.now()): number {
+    const at = this.#heard[0]!;
+    return at === 0 ? 0 : Math.max(0, now - at);
   }
 
   /** Main thread, before running a task the controller sent: false if it was taken back (drop it). */

@@ -26,6 +26,9 @@ import { DirectReport, LinkServer } from "./links.js";
 import { isThenable, mapChunk, packValue, resolveFunction, reviveArgs } from "./calls.js";
 import { dirname, join } from "node:path";
 
+/** How often an engine holding the controller's tasks (#cutOff) looks again. */
+const HOLD_CHECK_MS = 50;
+
 export interface EngineConfig {
   info: ConnectionInfo;
   transport?: Transport | undefined;
@@ -81,6 +84,12 @@ export class Engine {
   /** What the controller has not yet been told about direct tasks (reported in batches, off the hot path). */
   readonly #report = new DirectReport(() => this.#conn);
   #pumping = false;
+  /**
+   * Silence from the controller's heartbeat after which this engine holds the tasks the controller
+   * sent instead of starting them: one period less than the controller waits before it declares
+   * the engine dead and fails or re-places them (set at registration).
+   */
+  #holdAfterMs = Number.POSITIVE_INFINITY;
   #current: Running | null = null;
   #executionCount = 0;
   #stopping = false;
@@ -152,6 +161,10 @@ export class Engine {
     });
     if (reply.content.status !== "ok") throw new Error(`registration refused: ${String(reply.content.evalue)}`);
     this.id = Number(reply.content.id);
+    const period = Number(reply.content.hb_period);
+    const misses = Number(reply.content.hb_misses);
+    if (period > 0 && misses > 0) this.#holdAfterMs = period * Math.max(1, misses - 1);
+    this.#claims.heard();
     this.#claims.setConnected(true); // the heart may give back what this connection brings
     this.#log.info("registered", { id: this.id, uuid: this.uuid });
   }
@@ -276,6 +289,13 @@ export class Engine {
 
   async #pump(): Promise<void> {
     while (this.#queue.length > 0 && !this.#stopping) {
+      if (this.#queue[0]!.link === null && this.#cutOff()) {
+        // the controller is about to give this engine up (a network cut: the connection has not
+        // dropped here yet) and run its tasks elsewhere: wait until it is heard again, or until
+        // the connection drops, which takes its tasks out of the queue
+        await sleep(HOLD_CHECK_MS);
+        continue;
+      }
       const task = this.#queue.shift()!;
       // a task from the controller may have been handed over early and taken back since
       if (task.link === null && !this.#claims.claim(task.msg.header.msg_id)) continue;
@@ -286,6 +306,11 @@ export class Engine {
       if (this.#queue.length > 0) await setImmediate();
     }
     this.#pumping = false;
+  }
+
+  /** Not heard from the controller for longer than it allows (see #holdAfterMs). */
+  #cutOff(): boolean {
+    return this.#claims.silentFor() > this.#holdAfterMs;
   }
 
   #abort(msg: Incoming): void {

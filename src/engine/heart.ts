@@ -38,6 +38,7 @@ function start(data: HeartData): void {
 
   const onMessage = (c: Connection, m: Incoming) => {
     if (m.msgType === "ping") {
+      claims.heard();
       c.send({ header: makeHeader("pong", session), parent: m.header, content: { beat: m.content.beat } });
     } else if (m.msgType === "signal_request") {
       c.send({ header: makeHeader("signal_reply", session), parent: m.header, content: deliver(m.content.sig) });
