@@ -130,6 +130,40 @@ describe("passing on - through a controller", () => {
     assert.equal(stats.droppedTotal, before.droppedTotal);
   });
 
+  it("two large pushes to one engine at once, with small tasks between: each waits its turn, all arrive intact", async () => {
+    const other = await Client.connect({ connectionFile: r.cluster.connectionFile, timeout: 30, direct: false });
+    try {
+      const before = await r.rc.controllerStats();
+      const a = new Float64Array(2_000_000).map((_, i) => i * 0.25);
+      const b = new Float64Array(2_500_000).map((_, i) => -i);
+      // sent together: the controller passes the first on while the second, and the small tasks, wait behind it
+      const pushes = [via.directView(0).push({ a }), other.directView(0).push({ b })];
+      const small = Array.from({ length: 20 }, (_, i) => via.directView(0).apply((x: number) => x * 3, i));
+      await Promise.all(pushes);
+      assert.deepEqual(await Promise.all(small.map((ar) => ar.get(30))), Array.from({ length: 20 }, (_, i) => i * 3));
+      const sums = (await via.directView(0).applySync(() => {
+        let s = 0;
+        let t = 0;
+        for (let i = 0; i < a.length; i++) s += a[i]! * ((i % 5) + 1);
+        for (let i = 0; i < b.length; i++) t += b[i]! * ((i % 3) + 1);
+        return [a.length, b.length, s, t];
+      })) as number[];
+      let s = 0;
+      let t = 0;
+      for (let i = 0; i < a.length; i++) s += a[i]! * ((i % 5) + 1);
+      for (let i = 0; i < b.length; i++) t += b[i]! * ((i % 3) + 1);
+      assert.deepEqual(sums, [a.length, b.length, s, t]);
+      // and both ways at once: a large pull for one client while the other pushes
+      const [back] = await Promise.all([other.directView(0).pull("a"), via.directView(0).push({ c: b })]);
+      assert.ok(Buffer.from((back as Float64Array).buffer).equals(Buffer.from(a.buffer)));
+      const stats = await r.rc.controllerStats();
+      assert.ok(stats.passedOn.messages >= before.passedOn.messages + 4, JSON.stringify(stats.passedOn));
+      assert.equal(stats.droppedTotal, before.droppedTotal);
+    } finally {
+      await other.close();
+    }
+  });
+
   /** A task for engine 0 that records `tag` there, with a large argument. */
   const tagTask = (tag: string): Parameters<typeof encodeMessage>[1] => ({
     header: makeHeader("apply_request", randomUUID()),
