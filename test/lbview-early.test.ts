@@ -211,7 +211,7 @@ describe("lbview - early handoff", () => {
     };
     const job = (msgId: string): Job => ({
       msgId, raw: [], clientSession: "s", targets: null, after: null, follow: null, timeout: null, retries: 0,
-      blacklist: new Set(), timer: null, lastFailure: null, engineDeath: null, earlyOn: null, abortWhenTaken: false,
+      blacklist: new Set(), timer: null, lastFailure: null, engineDeath: null, earlyOn: null, abortWhenTaken: false, arriving: null,
     });
     const setUp = () => {
       calls.length = 0;

@@ -164,10 +164,43 @@ describe("passing on - through a controller", () => {
     }
   });
 
-  /** A task for engine 0 that records `tag` there, with a large argument. */
-  const tagTask = (tag: string): Parameters<typeof encodeMessage>[1] => ({
+  it("a large load-balanced task goes to an idle engine while it arrives; one held behind a busy engine waits for its last byte", async () => {
+    const lv = via.loadBalancedView();
+    const data = new Float64Array(1_000_000).map((_, i) => i % 97);
+    const expected = data.reduce((a, b) => a + b, 0);
+    const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
+    let count = await passedOn();
+    assert.equal(await lv.applySync(sum, data), expected);
+    assert.ok((await passedOn()) > count, "placed and passed on while it arrived");
+    // the only engine is busy: the next one is placed when complete, the usual way, and still runs
+    count = await passedOn();
+    const busy = lv.apply((s: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s), 300);
+    const queued = lv.apply(sum, data);
+    assert.equal(await queued.get(30), expected);
+    await busy.get(30);
+    assert.equal(await passedOn(), count, "a task that had to wait was not passed on");
+  });
+
+  it("a client that goes away half-way through a large load-balanced task: it ends as TaskLost and its engine's slot is freed", async () => {
+    const half = new RawPeer(info);
+    await half.handshake(info.key);
+    await half.next("welcome");
+    const task = tagTask("half-lb", "task");
+    const count = await passedOn();
+    half.write([wire(auth, task).subarray(0, 2 * MB)]);
+    await until(async () => (await passedOn()) > count, 20_000, "the controller to place the task and pass it on");
+    half.close();
+    await assert.rejects(r.rc.getResult(task.header.msg_id).get(30), (err: Error) => err.name === "TaskLost");
+    const status = (await r.rc.queueStatus()) as Record<string, { tasks: number }>;
+    assert.equal(status["0"]!.tasks, 0, "the engine holds no task for it");
+    assert.equal(await via.loadBalancedView().applySync((x: number) => x - 1, 43), 42);
+    assert.notEqual(await engineTag(), "half-lb", "it never ran");
+  });
+
+  /** A task that records `tag` on the engine it runs on (engine 0, or load-balanced), with a large argument. */
+  const tagTask = (tag: string, route: "direct" | "task" = "direct") => ({
     header: makeHeader("apply_request", randomUUID()),
-    metadata: { route: "direct", engine: 0 },
+    metadata: route === "direct" ? { route, engine: 0 } : { route },
     content: { fn: { kind: "source", src: "(a, tag) => { globalThis.__passOnTag = tag; return a.length; }", name: "tagged" }, specials: false },
     buffers: pack([new Uint8Array(6 * MB).fill(7), tag]),
   });

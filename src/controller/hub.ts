@@ -53,6 +53,10 @@ export class Hub {
   readonly #clientHandlers: Record<string, ClientHandler>;
   /** Large messages passed on while they arrived (cut-through), and where to. */
   readonly #passedOn = new WeakMap<Incoming, Connection>();
+  /** Load-balanced tasks placed while they arrived: recorded when their last byte is in. */
+  readonly #placedEarly = new WeakMap<Incoming, TaskRecord>();
+  /** Where such a task's bytes come from (paused while its engine is backed up). */
+  readonly #arrivingFrom = new WeakMap<Job, Connection>();
   /** Large messages passed on while they arrived, and their bytes (stats). */
   readonly passOnStats = { messages: 0, bytes: 0 };
 
@@ -110,7 +114,7 @@ export class Hub {
   #attachClient(conn: Connection, session: string): void {
     this.clients.get(session)?.close(true);
     this.clients.set(session, conn);
-    conn.on("head", (m) => this.#clientHead(conn, m));
+    conn.on("head", (m) => this.#clientHead(conn, session, m));
     conn.on("message", (m) => {
       const handler = this.#clientHandlers[m.msgType];
       if (handler === undefined) return this.drop(`unknown message type ${JSON.stringify(m.msgType).slice(0, 40)}`, m);
@@ -221,6 +225,12 @@ export class Hub {
   }
 
   #submit(conn: Connection, session: string, msg: Incoming): void {
+    const placed = this.#placedEarly.get(msg);
+    if (placed !== undefined) {
+      // placed while it arrived (#placeArriving): now its bytes are all in, the record keeps them
+      if (this.db.has(placed.msgId)) this.db.update(placed.msgId, { requestRaw: retainAll(msg.raw) });
+      return;
+    }
     const md = msg.metadata;
     const record = this.#newRecord(msg, session, md.route === "direct" ? "direct" : "task");
     if (md.route === "direct") return this.#submitDirect(conn, record, msg);
@@ -254,12 +264,46 @@ export class Hub {
    * that goes away half-way leaves the engine a message that fails its buffer MAC and is dropped.
    * Load-balanced tasks wait for their last byte: where they go is decided then.
    */
-  #clientHead(conn: Connection, msg: Incoming): void {
+  #clientHead(conn: Connection, session: string, msg: Incoming): void {
     if (msg.msgType !== "apply_request" && msg.msgType !== "execute_request") return;
+    if (msg.metadata.route === "task") return this.#placeArriving(conn, session, msg);
     if (msg.metadata.route !== "direct") return;
     const engine = this.engines.get(Number(msg.metadata.engine));
     if (engine === undefined) return;
     this.#passOn(msg, engine.conn, conn);
+  }
+
+  /**
+   * A large load-balanced task whose head is in: if it would go straight to an engine (no
+   * dependencies, nothing queued ahead, an engine below the high-water mark), it is recorded and
+   * placed now and its bytes passed on as they come; else it waits for its last byte, as before.
+   * If its client goes away before then, it ends as TaskLost and its engine's slot is freed (the
+   * engine drops the padded message).
+   */
+  #placeArriving(conn: Connection, session: string, msg: Incoming): void {
+    const tail = msg.tail;
+    if (tail === null) return;
+    const record = emptyRecord(msg.header, msg.metadata, session, "task");
+    let job: Job;
+    try {
+      job = this.#makeJob(record, msg.raw);
+    } catch {
+      return; // refused when it is complete, as any other
+    }
+    if (!this.scheduler.canPlaceNow(job)) return;
+    job.arriving = tail;
+    this.#arrivingFrom.set(job, conn);
+    this.#placedEarly.set(msg, record);
+    this.db.add(record);
+    this.scheduler.taskKnown(record.msgId);
+    this.passOnStats.messages += 1;
+    this.passOnStats.bytes += tail.total;
+    tail.listen(() => {
+      if (!tail.aborted || record.status !== null) return;
+      this.scheduler.lost(record.msgId);
+      this.failTask(record, "TaskLost", `the client's connection closed before all of task ${record.msgId} had arrived`);
+    });
+    this.scheduler.submit(job);
   }
 
   /** The head of a large reply is in: it starts on its way to the task's client now. */
@@ -321,6 +365,7 @@ export class Hub {
       engineDeath: null,
       earlyOn: null,
       abortWhenTaken: false,
+      arriving: null,
     };
   }
 
@@ -363,7 +408,9 @@ export class Hub {
       assign: (job: Job, engineId: number, idle: boolean) => {
         const e = this.engines.get(engineId)!;
         this.db.update(job.msgId, { engineId, engineUuid: e.uuid });
-        this.forward(e.conn, job.raw, null);
+        const arriving = job.arriving;
+        if (arriving !== null && !arriving.done) e.conn.writeTail(arriving, this.#arrivingFrom.get(job)?.socket ?? null);
+        else this.forward(e.conn, job.raw, null);
         // an idle engine gets its task now, not after the rest of this batch of messages is handled
         if (idle) e.conn.flush();
       },

@@ -11,6 +11,7 @@
  * the engine's main thread, whether it has started) and places it on the free engine. So tasks
  * still spread as with one in flight per engine, while a busy engine never idles between tasks.
  */
+import type { Tail } from "../../protocol/wire.js";
 import { evaluate, type Dependency, type Outcome } from "./dependency.js";
 import { SCHEMES, type SchemeName } from "./schemes.js";
 
@@ -37,6 +38,11 @@ export interface Job {
   earlyOn: number | null;
   /** Aborted while early: once given back it ends as aborted instead of waiting again. */
   abortWhenTaken: boolean;
+  /**
+   * A large task placed while its last bytes were still arriving (passed on as they come); null
+   * otherwise. Until they are all in, its bytes cannot be signed anew, so it is not handed early.
+   */
+  arriving: Tail | null;
 }
 
 export interface SchedulerHost {
@@ -273,6 +279,31 @@ export class TaskScheduler {
     }, UNKNOWN_DEPENDENCY_GRACE_MS).unref();
   }
 
+  /**
+   * Whether a job submitted now would go straight to an engine: no dependencies, nothing queued
+   * ahead of it, and an engine it may run on below the high-water mark.
+   */
+  canPlaceNow(job: Job): boolean {
+    if (job.after !== null || job.follow !== null || this.#invalid(job) !== null) return false;
+    if (this.#deferred.length > 0 || this.#head < this.#queue.length) return false;
+    const allowed = this.#allowedEngines(job);
+    return typeof allowed !== "string" && allowed.some((id) => this.hwm === 0 || this.#loads.get(id)! < this.hwm);
+  }
+
+  /** The job will never reply (its message never arrived whole): forget it wherever it is. */
+  lost(msgId: string): void {
+    const waiting = this.#waiting.get(msgId);
+    if (waiting !== undefined) this.#forget(waiting);
+    for (const [engineId, jobs] of this.#inFlight) {
+      const job = jobs.get(msgId);
+      if (job === undefined) continue;
+      jobs.delete(msgId);
+      this.#loads.set(engineId, this.#loads.get(engineId)! - 1);
+      this.#dropEarly(job);
+    }
+    this.#schedule();
+  }
+
   /** Whether this engine holds the task now (placed there, not taken back). */
   holds(engineId: number, msgId: string): boolean {
     return this.#inFlight.get(engineId)?.has(msgId) === true;
@@ -407,6 +438,7 @@ export class TaskScheduler {
   #handEarly(): void {
     while (this.#head < this.#queue.length) {
       const job = this.#queue[this.#head]!;
+      if (job.arriving !== null && !job.arriving.done && this.#waiting.has(job.msgId)) return;
       if (this.#waiting.has(job.msgId) && !this.#tryPlace(job, true)) return;
       this.#queue[this.#head++] = undefined as unknown as Job;
     }
