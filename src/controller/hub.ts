@@ -262,7 +262,7 @@ export class Hub {
    * (a DirectView's push, scatter, apply with big arguments) starts on its way to that engine now,
    * so both hops carry it at once; it is recorded when its last byte is in ("message"). A client
    * that goes away half-way leaves the engine a message that fails its buffer MAC and is dropped.
-   * Load-balanced tasks wait for their last byte: where they go is decided then.
+   * A load-balanced task goes on too if an engine can take it now (#placeArriving).
    */
   #clientHead(conn: Connection, session: string, msg: Incoming): void {
     if (msg.msgType !== "apply_request" && msg.msgType !== "execute_request") return;
