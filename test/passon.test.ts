@@ -191,8 +191,8 @@ describe("passing on - through a controller", () => {
     await until(async () => (await passedOn()) > count, 20_000, "the controller to place the task and pass it on");
     half.close();
     await assert.rejects(r.rc.getResult(task.header.msg_id).get(30), (err: Error) => err.name === "TaskLost");
-    const status = (await r.rc.queueStatus()) as Record<string, { tasks: number }>;
-    assert.equal(status["0"]!.tasks, 0, "the engine holds no task for it");
+    const status = await r.rc.queueStatus();
+    assert.equal(status[0]!.tasks, 0, "the engine holds no task for it");
     assert.equal(await via.loadBalancedView().applySync((x: number) => x - 1, 43), 42);
     assert.notEqual(await engineTag(), "half-lb", "it never ran");
   });

@@ -62,7 +62,8 @@ export interface ControllerStats {
   droppedTotal: number;
   /**
    * Large messages (1 MB or more) the controller passed on while they arrived instead of holding
-   * them whole first: tasks for one engine and their replies (docs/architecture.md).
+   * them whole first: tasks for one engine, load-balanced tasks an engine could take at once, and
+   * replies (docs/architecture.md).
    */
   passedOn: { messages: number; bytes: number };
 }

@@ -7,7 +7,7 @@ import type { Logger } from "../protocol/log.js";
 import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
 import type { Authenticator } from "../protocol/auth.js";
 import { isoMicro } from "../protocol/time.js";
-import { decodeRaw } from "../protocol/wire.js";
+import { decodeRaw, type Tail } from "../protocol/wire.js";
 import type { TaskDb } from "./db/memory.js";
 import { headText, retain, retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
 import { EngineRegistry, type EngineEntry } from "./engines.js";
@@ -294,10 +294,8 @@ export class Hub {
     job.arriving = tail;
     this.#arrivingFrom.set(job, conn);
     this.#placedEarly.set(msg, record);
-    this.db.add(record);
-    this.scheduler.taskKnown(record.msgId);
-    this.passOnStats.messages += 1;
-    this.passOnStats.bytes += tail.total;
+    this.#addRecord(record);
+    this.#countPassOn(tail);
     tail.listen(() => {
       if (!tail.aborted || record.status !== null) return;
       this.scheduler.lost(record.msgId);
@@ -327,17 +325,25 @@ export class Hub {
     const tail = msg.tail;
     if (tail === null || !dest.open) return;
     this.#passedOn.set(msg, dest);
+    this.#countPassOn(tail);
+    dest.writeTail(tail, src.socket);
+  }
+
+  #countPassOn(tail: Tail): void {
     this.passOnStats.messages += 1;
     this.passOnStats.bytes += tail.total;
-    dest.writeTail(tail, src.socket);
   }
 
   #newRecord(msg: Incoming, session: string, queue: "direct" | "task"): TaskRecord {
     const record = emptyRecord(msg.header, msg.metadata, session, queue);
     record.requestRaw = retainAll(msg.raw);
+    this.#addRecord(record);
+    return record;
+  }
+
+  #addRecord(record: TaskRecord): void {
     this.db.add(record);
     this.scheduler.taskKnown(record.msgId);
-    return record;
   }
 
   #makeJob(record: TaskRecord, raw: Buffer[]): Job {

@@ -247,7 +247,11 @@ export class Connection extends EventEmitter<Events> {
 
   /** True while the socket holds more unsent bytes than the high-water mark. */
   get backedUp(): boolean {
-    return this.socket.writableLength + this.#pendingBytes + this.#heldBytes > (this.#opts.highWater ?? 8 * 1024 * 1024);
+    return this.socket.writableLength + this.#pendingBytes + this.#heldBytes > this.#highWater;
+  }
+
+  get #highWater(): number {
+    return this.#opts.highWater ?? 8 * 1024 * 1024;
   }
 
   /** Sign and send. Returns false when the peer is backed up (wait for "drain"). */
@@ -365,7 +369,7 @@ export class Connection extends EventEmitter<Events> {
     }
     if (!tail.ended) {
       const source = out.source;
-      if (source !== null && !source.isPaused() && socket.writableLength > (this.#opts.highWater ?? 8 * 1024 * 1024)) {
+      if (source !== null && !source.isPaused() && socket.writableLength > this.#highWater) {
         source.pause();
         const resume = (): void => {
           socket.off("drain", resume);
