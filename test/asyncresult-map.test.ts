@@ -394,13 +394,40 @@ describe("asyncresult - what a client keeps per task", () => {
   // API.md: results and metadata stay until purgeResults, so their size is what a long session
   // costs, and what every full GC walks (docs/performance.md). 814 bytes before times were kept as
   // small integers and small result arrays at their exact size; ~670 after that; ~620 since a settled
-  // task lets go of its promise.
-  it("a finished no-op task costs under 650 bytes of client heap until purged, and about its msg id after", async () => {
+  // task lets go of its promise; ~470 since a task that succeeded is kept as its metadata and
+  // result only (its state is made again when asked for: the next test).
+  it("a finished no-op task costs under 540 bytes of client heap until purged, and about its msg id after", async () => {
     const script = fileURLToPath(new URL("./fixtures/retained.mjs", import.meta.url));
     const { stdout } = await run(process.execPath, ["--expose-gc", script, "20000"], { timeout: 120_000 });
     const r = JSON.parse(stdout.trim().split("\n").pop()!) as { tasks: number; perTask: number; perTaskAfterPurge: number };
     assert.equal(r.tasks, 20000);
-    assert.ok(r.perTask < 650, `kept ${r.perTask.toFixed(0)} bytes per task`);
+    assert.ok(r.perTask < 540, `kept ${r.perTask.toFixed(0)} bytes per task`);
     assert.ok(r.perTaskAfterPurge < 200, `kept ${r.perTaskAfterPurge.toFixed(0)} bytes per task after purgeResults("all") (rc.history stays)`);
+  });
+
+  it("a task that succeeded is still this client's by id: getResult, wait, its output, and purgeResults", async () => {
+    const dv = rc.directView(0);
+    const ar = dv.apply((x: number) => {
+      console.log("said", x);
+      return x * 2;
+    }, 21);
+    assert.equal(await ar.get(30), 42);
+    const msgId = ar.msgIds[0]!;
+    await until(() => rc.metadata.get(msgId)!.stdout.includes("said 21"), 10_000, "the task's output");
+    const again = rc.getResult(msgId);
+    assert.ok(again.ready(), "known locally: settled at once, no trip to the controller");
+    assert.equal(await again.get(5), 42);
+    assert.equal(again.metadata[0], rc.metadata.get(msgId), "the same metadata object");
+    assert.equal(again.stdout, "said 21\n");
+    assert.equal(await rc.wait([msgId], 5), true);
+    const failed = dv.apply(() => {
+      throw new RangeError("no");
+    });
+    await assert.rejects(failed.get(30), RemoteError);
+    await assert.rejects(rc.getResult(failed.msgIds[0]!).get(5), (e: unknown) => e instanceof RemoteError && e.ename === "RangeError");
+    await rc.purgeResults("all");
+    assert.equal(rc.metadata.has(msgId), false);
+    assert.equal(rc.results.has(msgId), false);
+    assert.equal(rc.metadata.has(failed.msgIds[0]!), false);
   });
 });

@@ -193,7 +193,7 @@ export class Client extends EventEmitter<ClientEvents> {
   /** True when `jobs` (default: everything outstanding) finished within `timeout` seconds. */
   async wait(jobs?: Jobs, timeout?: number | null): Promise<boolean> {
     const ids = jobs === undefined ? [...this.outstanding] : jobIds(jobs);
-    const tasks = ids.map((id) => this.#core.tasks.get(id)).filter((t) => t !== undefined);
+    const tasks = ids.map((id) => this.#core.task(id)).filter((t) => t !== undefined);
     const all = Promise.allSettled(tasks.map((t) => t.promise)).then(() => true);
     if (timeout === undefined || timeout === null || timeout < 0) return all;
     let timer: NodeJS.Timeout | undefined;
@@ -268,7 +268,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const busy = (ids ?? []).filter((id) => this.outstanding.has(id));
     if (busy.length > 0) throw new Error(`cannot purge outstanding tasks: ${busy.join(", ")}`);
     await this.#core.request("purge_request", { msg_ids: ids ?? "all" });
-    for (const id of ids ?? [...this.#core.tasks.keys()]) {
+    for (const id of ids ?? [...this.#core.metadata.keys()]) {
       if (this.outstanding.has(id)) continue;
       this.#core.tasks.delete(id);
       this.#core.metadata.delete(id);

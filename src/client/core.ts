@@ -38,6 +38,8 @@ export interface TaskRequest {
   metadata: Json;
   buffers: readonly Uint8Array[];
   executeInput?: string;
+  /** `metadata` and `content` as JSON, when the caller has them already (see OutMessage.texts). */
+  texts?: { metadata: string; content: string };
 }
 
 export interface CoreEvents {
@@ -58,8 +60,13 @@ interface Pending {
 export class ClientCore extends EventEmitter<CoreEvents> {
   readonly session = randomUUID();
   readonly info: ConnectionInfo;
+  /**
+   * Tasks not yet finished, and failed ones. A task that succeeded lives on as its metadata and its
+   * result (`task()` makes its state again when asked): a client keeps every task until
+   * purgeResults, so each one kept costs what the GC walks at every major collection.
+   */
   readonly tasks = new Map<string, TaskState>();
-  /** The same tasks' metadata, kept alongside (rc.metadata is read often: no copy per read). */
+  /** Every task's metadata (rc.metadata is read often: no copy per read). */
   readonly metadata = new Map<string, TaskMetadata>();
   readonly history: string[] = [];
   readonly outstanding = new Set<string>();
@@ -147,7 +154,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     const header = makeHeader(req.msgType, this.session, undefined, sent);
     const state = new TaskState(header.msg_id);
     this.#track(state, req, sent);
-    const msg = { header, metadata: req.metadata, content: req.content, buffers: req.buffers };
+    const msg = { header, metadata: req.metadata, content: req.content, buffers: req.buffers, texts: req.texts };
     if (req.metadata.route === "direct") this.#directEngine.set(state.msgId, Number(req.metadata.engine));
     const link = this.#opts.direct !== false && req.metadata.route === "direct" ? this.#linkFor(Number(req.metadata.engine)) : null;
     if (link !== null) {
@@ -305,6 +312,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
         if (isExecute) md.executeResult = (content.data as Record<string, unknown>) ?? null;
         this.results.set(state.msgId, result);
         state.resolve(result);
+        this.tasks.delete(state.msgId);
       } catch (err) {
         state.reject(err as Error);
       }
@@ -327,12 +335,12 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   }
 
   #stream(msg: Incoming): void {
-    const state = msg.parentId === undefined ? undefined : this.tasks.get(msg.parentId);
-    if (state === undefined) return;
+    const md = msg.parentId === undefined ? undefined : this.metadata.get(msg.parentId);
+    if (md === undefined) return;
     const name = msg.content.name === "stderr" ? "stderr" : "stdout";
     const text = String(msg.content.text ?? "");
-    state.metadata[name] += text;
-    this.emit("output", state.msgId, name, text);
+    md[name] += text;
+    this.emit("output", md.msgId, name, text);
   }
 
   #engineIdOf(uuid: string | null): number | null {
@@ -410,7 +418,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
 
   /** Track a task this client did not send (or sent in an earlier session): filled from the controller. */
   adopt(msgId: string, record: Json | null): TaskState {
-    let state = this.tasks.get(msgId);
+    let state = this.task(msgId);
     if (state !== undefined) return state;
     state = new TaskState(msgId);
     state.sent = true;
@@ -421,6 +429,14 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.#watching.add(msgId);
     this.#updateRef();
     return state;
+  }
+
+  /** A task this client knows: pending, failed, or one that succeeded (its state made again, settled). */
+  task(msgId: string): TaskState | undefined {
+    const state = this.tasks.get(msgId);
+    if (state !== undefined) return state;
+    const md = this.metadata.get(msgId);
+    return md === undefined || !this.results.has(msgId) ? undefined : TaskState.succeeded(md, this.results.get(msgId));
   }
 
   /** Stop waiting for an adopted task (its fetch failed). */

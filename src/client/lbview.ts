@@ -8,7 +8,7 @@ import { checks, validate, type Check } from "./options.js";
 import { chunkSizes, mapInput, split, type Sequence } from "./sequences.js";
 import type { TaskState } from "./task.js";
 import {
-  functionSpec, jobIds, packArgs, splitMapArgs, View, type Applied, type Fn, type Jobs, type RemoteArgs, type Ret, type ViewHost,
+  functionSpec, jobIds, packArgs, RequestTexts, splitMapArgs, View, type Applied, type Fn, type Jobs, type RemoteArgs, type Ret, type ViewHost,
 } from "./view.js";
 import type { ModuleFunction, Reference } from "../protocol/reference.js";
 
@@ -140,7 +140,9 @@ export class LoadBalancedView extends View {
     const input = mapInput(seqs, "map()");
     const sizes = chunkSizes(input.length, flags.chunksize ?? 1);
     const md = this.#metadata(flags);
-    const tasks: TaskState[] = split(input.items, sizes).map((chunk) => this.send(spec, packArgs([chunk]), md, { mode: "map", zip: input.zip }));
+    const extra = { mode: "map", zip: input.zip };
+    const texts = new RequestTexts();
+    const tasks: TaskState[] = split(input.items, sizes).map((chunk) => this.send(spec, packArgs([chunk]), md, extra, texts));
     return this.mapResult(tasks, spec.name, sizes, flags.ordered ?? true, flags.returnExceptions ?? false);
   }
 
@@ -176,6 +178,8 @@ export class LoadBalancedView extends View {
     const limit = o.maxOutstanding ?? Math.max(1, this.core.ids.length);
     const chunk = o.chunksize ?? 1;
     const md = this.#metadata(this.#flags);
+    const extra = { mode: "map", zip: false };
+    const texts = new RequestTexts();
     const pending: TaskState[] = []; // submitted, not yet yielded, in submission order
     let running = 0;
     let wake: (() => void) | null = null;
@@ -197,7 +201,7 @@ export class LoadBalancedView extends View {
             items.push(next.value);
           }
           if (items.length === 0) continue;
-          const task = this.send(spec, packArgs([items]), md, { mode: "map", zip: false });
+          const task = this.send(spec, packArgs([items]), md, extra, texts);
           running += 1;
           task.promise.then(finished, finished);
           pending.push(task);

@@ -15,14 +15,22 @@ export class TaskState {
   #resolve!: (v: unknown) => void;
   #reject!: (e: Error) => void;
 
-  constructor(msgId: string) {
+  constructor(msgId: string, metadata: TaskMetadata = new TaskMetadata(msgId)) {
     this.msgId = msgId;
-    this.metadata = new TaskMetadata(msgId);
+    this.metadata = metadata;
     this.#promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
     this.#promise.catch(settled);
+  }
+
+  /** The state of a task that succeeded, made again from what the client keeps of it. */
+  static succeeded(metadata: TaskMetadata, value: unknown): TaskState {
+    const state = new TaskState(metadata.msgId, metadata);
+    state.sent = true;
+    state.resolve(value);
+    return state;
   }
 
   /**

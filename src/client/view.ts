@@ -6,8 +6,22 @@ import type { ClientCore } from "./core.js";
 import { NoEnginesRegistered, UnknownEngineError } from "./errors.js";
 import { isPlainObject } from "./options.js";
 import { isSequence, type Sequence } from "./sequences.js";
-import { functionSpec, packArgs, type FunctionSpec } from "./shipping.js";
+import { functionSpec, packArgs, type FunctionSpec, type PackedArgs } from "./shipping.js";
 import type { TaskState } from "./task.js";
+
+/**
+ * The JSON of the metadata and content that the tasks of one map share (same function, flags and
+ * mode; only `specials` can differ from chunk to chunk): written once instead of once per task.
+ */
+export class RequestTexts {
+  #metadata: string | null = null;
+  readonly #content: [string | null, string | null] = [null, null];
+
+  for(content: Json, metadata: Json): { metadata: string; content: string } {
+    const i = content.specials === true ? 1 : 0;
+    return { metadata: (this.#metadata ??= JSON.stringify(metadata)), content: (this.#content[i] ??= JSON.stringify(content)) };
+  }
+}
 
 export type Fn = (...args: any[]) => any;
 /** An argument may be its value or a Reference to an engine variable. */
@@ -79,13 +93,14 @@ export abstract class View {
     return list;
   }
 
-  /** Send one apply request; the function and arguments are packed by the caller (once for many). */
-  protected send(spec: FunctionSpec, packed: { buffers: Uint8Array[]; specials: boolean }, metadata: Json, extra: Json = {}): TaskState {
+  /**
+   * Send one apply request; the function and arguments are packed by the caller (once for many).
+   * `texts` (the many tasks of one map): their metadata and content are stringified once, not per task.
+   */
+  protected send(spec: FunctionSpec, packed: PackedArgs, metadata: Json, extra: Json = {}, texts?: RequestTexts): TaskState {
+    const content = { fn: spec.spec, specials: packed.specials, ...extra };
     const state = this.core.submit({
-      msgType: "apply_request",
-      content: { fn: spec.spec, specials: packed.specials, ...extra },
-      metadata,
-      buffers: packed.buffers,
+      msgType: "apply_request", content, metadata, buffers: packed.buffers, texts: texts?.for(content, metadata),
     });
     this.history.push(state.msgId);
     return state;

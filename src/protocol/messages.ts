@@ -24,6 +24,8 @@ export interface OutMessage {
   metadata?: Json;
   content?: Json;
   buffers?: readonly Uint8Array[];
+  /** The metadata and content as JSON already (the many tasks of one map share them): used instead of stringifying those two. */
+  texts?: { metadata: string; content: string };
 }
 
 /** A new header; `ms` (epoch milliseconds, default now) is its date. */
@@ -37,7 +39,8 @@ function jsonText(value: unknown): string {
 
 /** Sign and frame a message: the chunks to write on the stream. */
 export function encodeMessage(auth: Authenticator, msg: OutMessage): Uint8Array[] {
-  const text = [jsonText(msg.header), jsonText(msg.parent), jsonText(msg.metadata), jsonText(msg.content)];
+  const t = msg.texts;
+  const text = [jsonText(msg.header), jsonText(msg.parent), t?.metadata ?? jsonText(msg.metadata), t?.content ?? jsonText(msg.content)];
   const buffers = msg.buffers ?? [];
   const small = auth.encodeSmall(text, buffers);
   if (small !== null) return small;
