@@ -221,9 +221,10 @@ export class Connection extends EventEmitter<Events> {
     this.socket = socket;
     this.#opts = opts;
     // until the peer proves the key, accept only handshake-sized messages
+    // (a decoder that assembles, as verifyBuffers asks, never passes on: it ignores passOn)
     this.#decoder = new FrameDecoder({
       maxMessage: HANDSHAKE_MAX_MESSAGE, assemble: opts.verifyBuffers, landing: opts.landing,
-      passOn: opts.passOn === true && !opts.verifyBuffers ? headAuthenticates : undefined,
+      passOn: opts.passOn === true ? headAuthenticates : undefined,
     });
     this.peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : "unix";
     socket.setNoDelay?.(true);

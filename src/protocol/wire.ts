@@ -175,8 +175,7 @@ export class FrameDecoder {
    * `assemble`: the reader keeps the frames, not the stream bytes (an endpoint, not a forwarder):
    * large messages are then copied into their frames' own buffers as they arrive, instead of
    * being kept as chunks and copied once complete.
-   */
-  /**
+   *
    * `passOn` (a forwarder): a message of at least STREAM_MIN_MESSAGE bytes is returned as soon as
    * its head frames are in, with a `tail` that receives the rest as it comes; when the last byte
    * is in, the same message is returned again, its tail done.
@@ -249,9 +248,7 @@ export class FrameDecoder {
       }
       if (this.#buffered < this.#need) break;
       const raw = this.#take(this.#need);
-      this.#need = -1;
-      this.#checked = false;
-      this.#passChecked = false;
+      this.#nextMessage();
       out.push(split(raw, this.#lens));
     }
     return out;
@@ -340,9 +337,7 @@ export class FrameDecoder {
     if (this.#tailLeft > 0) return null;
     this.#tail = null;
     this.#block = null;
-    this.#need = -1;
-    this.#checked = false;
-    this.#passChecked = false;
+    this.#nextMessage();
     message.tail!.finish();
     out.push(message);
     return n < chunk.length ? chunk.subarray(n) : null;
@@ -368,9 +363,15 @@ export class FrameDecoder {
   /** The message being assembled is complete: the decoder moves on to the next. */
   #assembled(a: Assembly): RawMessage {
     this.#assembly = null;
+    this.#nextMessage();
+    return a.message();
+  }
+
+  /** The head message is done with: the next one's lengths are read afresh. */
+  #nextMessage(): void {
     this.#need = -1;
     this.#checked = false;
-    return a.message();
+    this.#passChecked = false;
   }
 
   #peekU32(offset: number): number {

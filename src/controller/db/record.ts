@@ -44,7 +44,8 @@ export function retainAll(raw: readonly Uint8Array[]): Buffer[] {
     // many small pieces: one compact copy
     if (total < 64 * 1024) return [Buffer.concat(raw as Uint8Array[], total)];
   }
-  return joinAdjacent(raw).map(retain);
+  // one piece (every small message the controller records) has nothing to join
+  return (raw.length > 1 ? joinAdjacent(raw) : raw).map(retain);
 }
 
 /**
