@@ -74,6 +74,9 @@ describe("lbview - early handoff", () => {
       assert.deepEqual(await uneven.get(60), xs.slice(0, 300));
       const early = (await rc.controllerStats()).early;
       assert.ok(early.handed > 0, `tasks went early (${JSON.stringify(early)})`);
+      // each engine's limit is reported, within its bounds
+      assert.deepEqual(Object.keys(early.limits), ["0", "1"]);
+      for (const limit of Object.values(early.limits)) assert.ok(limit >= 1 && limit <= 32, JSON.stringify(early.limits));
       const status = await rc.queueStatus();
       assert.deepEqual([status[0]!.tasks, status[1]!.tasks, status.unassigned], [0, 0, 0]);
       // after many take-backs (some answered after their task had finished), one still works
@@ -250,5 +253,44 @@ describe("lbview - early handoff", () => {
     ({ sched, holder } = setUp());
     sched.setCanTakeBack(holder, false);
     assert.ok(calls.includes(`abortOn c ${holder}`), calls.join("; "));
+  });
+
+  it("TaskScheduler: how many tasks an engine holds early follows its pace: many for tiny tasks, one for long ones", async () => {
+    const held = new Set<string>();
+    const host: SchedulerHost = {
+      assign: (job) => held.add(job.msgId),
+      takeBack: () => true, abortOn: () => {}, renew: () => {}, aborted: () => {}, fail: () => {}, giveUp: () => {}, outcome: () => undefined,
+    };
+    const job = (msgId: string): Job => ({
+      msgId, raw: [], clientSession: "s", targets: null, after: null, follow: null, timeout: null, retries: 0,
+      blacklist: new Set(), timer: null, lastFailure: null, engineDeath: null, earlyOn: null, abortWhenTaken: false, arriving: null,
+    });
+    const sched = new TaskScheduler(host, { scheme: "leastload", hwm: 1 });
+    sched.addEngine(0);
+    sched.setCanTakeBack(0, true);
+    for (let i = 0; i < 500; i++) sched.submit(job(`t${i}`));
+    // no pace yet: the one in flight and 4 early
+    assert.equal(sched.earlyLimit(0), 4);
+    assert.equal(held.size, 5);
+    const finishOldest = () => {
+      const id = held.values().next().value!;
+      held.delete(id);
+      assert.equal(sched.finished(id, 0, true, []), "done");
+    };
+    // replies back to back (microseconds apart): the engine may hold up to 32 early (a pause of the
+    // test process, a garbage collection, would slow the pace for a few replies: it recovers)
+    for (let i = 0; i < 300 && sched.earlyLimit(0) < 32; i++) finishOldest();
+    assert.equal(sched.earlyLimit(0), 32);
+    assert.equal(held.size, 33, "one in flight and 32 early");
+    // each task now takes 25 ms: the pace rises by half each time, so two of them bring the limit to one
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      finishOldest();
+    }
+    assert.equal(sched.earlyLimit(0), 1);
+    // the early tasks already there stay; no more are handed until they are down to the limit
+    const before = held.size;
+    finishOldest();
+    assert.equal(held.size, before - 1, "nothing new handed while it holds more than its limit");
   });
 });

@@ -54,9 +54,10 @@ export interface ControllerStats {
   /**
    * Early handoff (docs/views.md): load-balanced tasks handed to a busy engine ahead of time,
    * those taken back for an engine that freed up first, and take-backs that came too late (the
-   * engine had started the task).
+   * engine had started the task). `limits`: per engine id, how many tasks it may hold early now
+   * (about 10 ms of work at its recent pace, from 1 to 32; 4 until it has a pace).
    */
-  early: { handed: number; takenBack: number; tooLate: number };
+  early: { handed: number; takenBack: number; tooLate: number; limits: Record<string, number> };
   /** Messages and connections the controller dropped, by reason (bad signature, replay, garbage…). */
   dropped: Record<string, number>;
   droppedTotal: number;

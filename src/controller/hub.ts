@@ -155,7 +155,7 @@ export class Hub {
       status: "ok", engines: this.engines.size, clients: this.clients.size, tasks: this.db.size,
       unassigned: this.scheduler.unassigned, scheme: this.scheduler.schemeName, hwm: this.scheduler.hwm,
       hearts: this.engines.all().filter((e) => e.heart !== null && e.heart.open).length,
-      early: { ...this.scheduler.earlyStats },
+      early: { ...this.scheduler.earlyStats, limits: Object.fromEntries(this.engines.ids().map((id) => [String(id), this.scheduler.earlyLimit(id)])) },
       dropped: this.#opts.stats.toJSON(), droppedTotal: this.#opts.stats.total,
       passedOn: { ...this.passOnStats },
     };

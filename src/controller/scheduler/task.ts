@@ -70,10 +70,27 @@ export interface SchedulerHost {
 /** How long a dependency the controller has not heard of may take to appear before it is invalid. */
 const UNKNOWN_DEPENDENCY_GRACE_MS = 1000;
 /**
- * Jobs an engine at the high-water mark may hold early. More than one keeps an engine busy through
- * runs of tiny tasks (T1 +10-30 % over one, in alternating runs); take-backs start from the newest.
+ * Jobs an engine at the high-water mark may hold early: as many as it runs in about
+ * EARLY_WINDOW_MS at its recent pace, between 1 and EARLY_MAX (EARLY_FIRST until it has a pace).
+ * The next tasks must already be there while a reply makes its way through the controller, which
+ * on a machine whose cores are all busy waits milliseconds for one: tiny tasks need many (T1 ~+40 %
+ * at 16-32 against 4, in alternating runs), while long ones get one, so few wait behind a long task
+ * (and take-backs start from the newest).
  */
-const EARLY_PER_ENGINE = 4;
+const EARLY_WINDOW_MS = 10;
+const EARLY_MAX = 32;
+const EARLY_FIRST = 4;
+/** How far one task's time moves an engine's pace: a longer one by half, a shorter one by a fifth. */
+const PACE_UP = 0.5;
+const PACE_DOWN = 0.2;
+
+/** An engine's time per task, measured from one reply to the next while it goes straight on. */
+interface Pace {
+  /** When its current task started (the previous reply, if it held the next task then), or -1. */
+  since: number;
+  /** Milliseconds per task, NaN until measured. */
+  ms: number;
+}
 
 export interface SchedulerOptions {
   scheme: SchemeName;
@@ -102,6 +119,7 @@ export class TaskScheduler {
   /** Jobs handed over early, per engine, oldest first (also counted in #loads and #inFlight). */
   readonly #early = new Map<number, Job[]>();
   #earlyCount = 0;
+  readonly #paces = new Map<number, Pace>();
   /** Jobs with a take-back request out, by msg id (until answered, or the job or its engine is gone). */
   readonly #takingBack = new Map<string, Job>();
   /** Jobs handed over early, taken back, and take-backs that came too late (controllerStats). */
@@ -133,6 +151,7 @@ export class TaskScheduler {
     this.#loads.set(id, 0);
     this.#inFlight.set(id, new Map());
     this.#early.set(id, []);
+    this.#paces.set(id, { since: -1, ms: Number.NaN });
     this.#schedule();
   }
 
@@ -230,6 +249,7 @@ export class TaskScheduler {
       }
     }
     this.#early.delete(id);
+    this.#paces.delete(id);
     this.#recheckAll();
     this.#schedule();
   }
@@ -315,7 +335,9 @@ export class TaskScheduler {
     const job = jobs?.get(msgId);
     if (job === undefined || jobs === undefined) return "unknown";
     jobs.delete(msgId);
-    this.#loads.set(engineId, (this.#loads.get(engineId) ?? 1) - 1);
+    const load = (this.#loads.get(engineId) ?? 1) - 1;
+    this.#loads.set(engineId, load);
+    this.#notePace(engineId, load > 0);
     this.#dropEarly(job);
     this.#promoteEarly(engineId);
     let result: "done" | "retry" = "done";
@@ -475,8 +497,27 @@ export class TaskScheduler {
 
   /** Room for one more early job: at the high-water mark with its own jobs, heart connected. */
   #earlyRoom(id: number): boolean {
-    const early = this.#early.get(id)?.length ?? EARLY_PER_ENGINE;
-    return this.#canTakeBack.has(id) && early < EARLY_PER_ENGINE && (this.#loads.get(id) ?? 0) - early >= this.hwm;
+    const early = this.#early.get(id)?.length ?? EARLY_MAX;
+    return this.#canTakeBack.has(id) && early < this.earlyLimit(id) && (this.#loads.get(id) ?? 0) - early >= this.hwm;
+  }
+
+  /** How many jobs the engine may hold early now, from its pace (EARLY_WINDOW_MS of work). */
+  earlyLimit(id: number): number {
+    const ms = this.#paces.get(id)?.ms ?? Number.NaN;
+    if (Number.isNaN(ms)) return EARLY_FIRST;
+    return Math.max(1, Math.min(EARLY_MAX, Math.floor(EARLY_WINDOW_MS / ms)));
+  }
+
+  /** An engine replied: one task's time if it went straight on from the last reply; `next`: it does now. */
+  #notePace(id: number, next: boolean): void {
+    const pace = this.#paces.get(id);
+    if (pace === undefined) return;
+    const now = performance.now();
+    if (pace.since >= 0) {
+      const ms = now - pace.since;
+      pace.ms = Number.isNaN(pace.ms) ? ms : pace.ms + (ms - pace.ms) * (ms > pace.ms ? PACE_UP : PACE_DOWN);
+    }
+    pace.since = next ? now : -1;
   }
 
   #dropEarly(job: Job): void {
