@@ -137,8 +137,10 @@ export class Controller {
     const { socket, reader } = encrypted ? { socket: accepted, reader: undefined } : adoptReading(accepted);
     this.#sockets.add(socket);
     socket.on("close", () => this.#sockets.delete(socket));
+    // writes leave once per event-loop round: replies read from both engines go to a client in one write
     const conn = new Connection(socket, {
       auth: this.#auth, history: this.#history, verifyBuffers: false, log: this.#config.log, stats: this.stats, reader, passOn: true,
+      coalesce: true,
     });
     conn.accept(this.hub.session, this.#config.handshakeTimeout).then(
       (hello) => this.hub.attach(conn, hello),

@@ -49,6 +49,13 @@ export interface ConnectionOptions {
    * follows when its last byte is in.
    */
   passOn?: boolean;
+  /**
+   * Hand writes to the socket once per event-loop round, after every I/O callback of the round
+   * (setImmediate), instead of after the callback that made them (nextTick). A forwarder that
+   * hears from several peers at once so writes to each of them once, not once per message it read:
+   * fewer writes, and fewer wake-ups of the peers. Costs a peer a few microseconds of latency.
+   */
+  coalesce?: boolean;
 }
 
 /**
@@ -265,7 +272,10 @@ export class Connection extends EventEmitter<Events> {
   write(chunks: readonly Uint8Array[]): boolean {
     if (this.#state === "closed" || this.socket.destroyed) return false;
     if (this.#outTail !== null) return this.#hold(chunks);
-    if (this.#pending.length === 0) process.nextTick(this.#flushTurn);
+    if (this.#pending.length === 0) {
+      if (this.#opts.coalesce === true) setImmediate(this.#flushTurn);
+      else process.nextTick(this.#flushTurn);
+    }
     for (const c of chunks) {
       this.#pending.push(c);
       this.#pendingBytes += c.byteLength;

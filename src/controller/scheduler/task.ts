@@ -199,7 +199,7 @@ export class TaskScheduler {
     job.abortWhenTaken = false;
     this.earlyStats.takenBack += 1;
     jobs.delete(msgId);
-    this.#loads.set(engineId, this.#loads.get(engineId)! - 1);
+    this.#unload(engineId);
     this.#dropEarly(job);
     if (abort) {
       this.#host.aborted(job);
@@ -318,7 +318,7 @@ export class TaskScheduler {
       const job = jobs.get(msgId);
       if (job === undefined) continue;
       jobs.delete(msgId);
-      this.#loads.set(engineId, this.#loads.get(engineId)! - 1);
+      this.#unload(engineId);
       this.#dropEarly(job);
     }
     this.#schedule();
@@ -506,6 +506,14 @@ export class TaskScheduler {
     const ms = this.#paces.get(id)?.ms ?? Number.NaN;
     if (Number.isNaN(ms)) return EARLY_FIRST;
     return Math.max(1, Math.min(EARLY_MAX, Math.floor(EARLY_WINDOW_MS / ms)));
+  }
+
+  /** A job left the engine without a reply (taken back, lost): if it now holds none, it idles. */
+  #unload(id: number): void {
+    const load = this.#loads.get(id)! - 1;
+    this.#loads.set(id, load);
+    const pace = this.#paces.get(id);
+    if (load === 0 && pace !== undefined) pace.since = -1;
   }
 
   /** An engine replied: one task's time if it went straight on from the last reply; `next`: it does now. */
