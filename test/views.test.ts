@@ -3,6 +3,7 @@
  * set/get, scatter/gather with ipyparallel's partitioning, References, and the direct map.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { AsyncMapResult, Client, CompositeError, Reference, RemoteError, type DirectView } from "tsparallel";
 import { partitionSizes, unpack } from "tsparallel/internal";
@@ -40,6 +41,28 @@ describe("views - direct", () => {
     await dv.scatter("myid", rc.ids, { flatten: true });
   });
   after(() => r.cluster.stop());
+
+  it("quick tasks queued on an engine run back to back, their replies leaving together; each keeps its own output and times", async () => {
+    const pid = rc.hosts.get(0)!.pid;
+    // write system calls the engine process has made (Linux)
+    const writes = () => Number(/syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, "utf8"))![1]);
+    const n = 2000;
+    const before = writes();
+    const ars = range(n).map((i) => e0.apply((x: number) => {
+      console.log(`task ${x}`);
+      return x * 2;
+    }, i));
+    assert.deepEqual(await Promise.all(ars.map((ar) => ar.get(60))), range(n).map((x) => x * 2));
+    const used = writes() - before;
+    assert.ok(used < n / 4, `${used} writes for ${n} replies (~one for two before)`);
+    const md = ars.map((ar) => ar.metadata[0]!);
+    for (let i = 0; i < n; i++) {
+      assert.equal(md[i]!.stdout, `task ${i}\n`);
+      assert.ok(md[i]!.started!.getTime() <= md[i]!.completed!.getTime());
+      // one at a time, in the order they were sent
+      if (i > 0) assert.ok(md[i]!.started!.getTime() >= md[i - 1]!.completed!.getTime(), `task ${i} started after task ${i - 1} completed`);
+    }
+  });
 
   it("large data through the controller (no direct links, TCP) arrives intact both ways", async () => {
     // the controller forwards what it reads from a shared read buffer: every byte must be its own copy
