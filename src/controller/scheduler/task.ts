@@ -119,6 +119,7 @@ export class TaskScheduler {
   /** Jobs handed over early, per engine, oldest first (also counted in #loads and #inFlight). */
   readonly #early = new Map<number, Job[]>();
   #earlyCount = 0;
+  /** Each engine's pace, which sets how many jobs it may hold early (earlyLimit). */
   readonly #paces = new Map<number, Pace>();
   /** Jobs with a take-back request out, by msg id (until answered, or the job or its engine is gone). */
   readonly #takingBack = new Map<string, Job>();
