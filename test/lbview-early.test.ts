@@ -25,6 +25,12 @@ async function earlyUntil(rc: Client, ok: (e: { handed: number; takenBack: numbe
   await until(async () => ok((await rc.controllerStats()).early), 15_000, what);
 }
 
+/** A scheduler job with no dependencies, as the hub makes for a load-balanced task. */
+const job = (msgId: string): Job => ({
+  msgId, raw: [], clientSession: "s", targets: null, after: null, follow: null, timeout: null, retries: 0,
+  blacklist: new Set(), timer: null, lastFailure: null, engineDeath: null, earlyOn: null, abortWhenTaken: false, arriving: null,
+});
+
 /**
  * One engine on a long task, the other on a short one, a third task handed early to the busy one:
  * the engine that frees up first takes it back, so it does not wait behind the long task.
@@ -212,10 +218,6 @@ describe("lbview - early handoff", () => {
       giveUp: () => {},
       outcome: () => undefined,
     };
-    const job = (msgId: string): Job => ({
-      msgId, raw: [], clientSession: "s", targets: null, after: null, follow: null, timeout: null, retries: 0,
-      blacklist: new Set(), timer: null, lastFailure: null, engineDeath: null, earlyOn: null, abortWhenTaken: false, arriving: null,
-    });
     const setUp = () => {
       calls.length = 0;
       const sched = new TaskScheduler(host, { scheme: "leastload", hwm: 1 });
@@ -261,10 +263,6 @@ describe("lbview - early handoff", () => {
       assign: (job) => held.add(job.msgId),
       takeBack: () => true, abortOn: () => {}, renew: () => {}, aborted: () => {}, fail: () => {}, giveUp: () => {}, outcome: () => undefined,
     };
-    const job = (msgId: string): Job => ({
-      msgId, raw: [], clientSession: "s", targets: null, after: null, follow: null, timeout: null, retries: 0,
-      blacklist: new Set(), timer: null, lastFailure: null, engineDeath: null, earlyOn: null, abortWhenTaken: false, arriving: null,
-    });
     const sched = new TaskScheduler(host, { scheme: "leastload", hwm: 1 });
     sched.addEngine(0);
     sched.setCanTakeBack(0, true);

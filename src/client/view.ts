@@ -15,11 +15,12 @@ import type { TaskState } from "./task.js";
  */
 export class RequestTexts {
   #metadata: string | null = null;
-  readonly #content: [string | null, string | null] = [null, null];
+  /** Without and with `specials`: the same object for every task of the map. */
+  readonly #texts: Array<{ metadata: string; content: string } | undefined> = [undefined, undefined];
 
   for(content: Json, metadata: Json): { metadata: string; content: string } {
     const i = content.specials === true ? 1 : 0;
-    return { metadata: (this.#metadata ??= JSON.stringify(metadata)), content: (this.#content[i] ??= JSON.stringify(content)) };
+    return (this.#texts[i] ??= { metadata: (this.#metadata ??= JSON.stringify(metadata)), content: JSON.stringify(content) });
   }
 }
 

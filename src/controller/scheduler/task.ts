@@ -90,6 +90,8 @@ interface Pace {
   since: number;
   /** Milliseconds per task, NaN until measured. */
   ms: number;
+  /** Jobs it may hold early, from `ms` (set when `ms` changes: placing a job only reads it). */
+  limit: number;
 }
 
 export interface SchedulerOptions {
@@ -152,7 +154,7 @@ export class TaskScheduler {
     this.#loads.set(id, 0);
     this.#inFlight.set(id, new Map());
     this.#early.set(id, []);
-    this.#paces.set(id, { since: -1, ms: Number.NaN });
+    this.#paces.set(id, { since: -1, ms: Number.NaN, limit: EARLY_FIRST });
     this.#schedule();
   }
 
@@ -504,9 +506,7 @@ export class TaskScheduler {
 
   /** How many jobs the engine may hold early now, from its pace (EARLY_WINDOW_MS of work). */
   earlyLimit(id: number): number {
-    const ms = this.#paces.get(id)?.ms ?? Number.NaN;
-    if (Number.isNaN(ms)) return EARLY_FIRST;
-    return Math.max(1, Math.min(EARLY_MAX, Math.floor(EARLY_WINDOW_MS / ms)));
+    return this.#paces.get(id)?.limit ?? EARLY_FIRST;
   }
 
   /** A job left the engine without a reply (taken back, lost): if it now holds none, it idles. */
@@ -525,6 +525,7 @@ export class TaskScheduler {
     if (pace.since >= 0) {
       const ms = now - pace.since;
       pace.ms = Number.isNaN(pace.ms) ? ms : pace.ms + (ms - pace.ms) * (ms > pace.ms ? PACE_UP : PACE_DOWN);
+      pace.limit = Math.max(1, Math.min(EARLY_MAX, Math.floor(EARLY_WINDOW_MS / pace.ms)));
     }
     pace.since = next ? now : -1;
   }
