@@ -132,6 +132,32 @@ describe("cluster - lifecycle", () => {
     assert.match(defaultRemoteCommand({ GLIBC_TUNABLES: "" }), /^env GLIBC_TUNABLES= /);
   });
 
+  it("an engine collects garbage right after a request that brought 32 MB or more, so a value a large push replaced is freed before the next task; not after smaller requests, nor when its own heap is the larger", async () => {
+    const cluster = new Cluster({ n: 1, profile: "reclaim" });
+    try {
+      const rc = await cluster.startAndConnect();
+      const dv = rc.directView(0);
+      const mib = (n: number) => new Float64Array((n * 1024 * 1024) / 8);
+      /** Push a new `a` over the old one; true if the old one was collected by the next task. */
+      const replaced = async (size: number) => {
+        await dv.execute("globalThis.gone = new WeakRef(a);");
+        await dv.push({ a: mib(size) });
+        return dv.applySync(() => (globalThis as unknown as { gone: WeakRef<object> }).gone.deref() === undefined);
+      };
+      await dv.push({ a: mib(40) });
+      assert.equal(await replaced(40), true, "the 40 MB array a 40 MB push replaced is gone");
+      assert.equal(await replaced(8), false, "an 8 MB push leaves collection to V8's own timing");
+      // 40 MB of objects in the engine's heap: a full collection would cost more than it saves
+      await dv.execute("globalThis.junk = Array.from({ length: 400000 }, (_, i) => ({ i, s: 'x' + i }));");
+      assert.ok(await dv.applySync(() => process.memoryUsage().heapUsed > 20 * 1024 * 1024), "the engine's heap holds over 20 MB");
+      assert.equal(await replaced(40), false, "a heap larger than half the push is left to V8");
+      await dv.execute("globalThis.junk = null;");
+      await rc.close();
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   it("the controller runs under SCHED_BATCH, every thread of it, so it never preempts an engine; engines keep the normal policy; controllerSched 'normal' opts out", async () => {
     // field 41 of /proc/<pid>/task/<tid>/stat: 0 SCHED_OTHER, 3 SCHED_BATCH
     const policies = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => {

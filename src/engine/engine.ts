@@ -24,6 +24,7 @@ import { startSentinel } from "./sentinel.js";
 import { TaskClaims } from "./claims.js";
 import { DirectReport, LinkServer } from "./links.js";
 import { isThenable, mapChunk, packValue, resolveFunction, reviveArgs } from "./calls.js";
+import { Reclaimer } from "./reclaim.js";
 import { dirname, join } from "node:path";
 
 /** How often an engine holding the controller's tasks (#cutOff) looks again. */
@@ -90,6 +91,7 @@ export class Engine {
   /** What the controller has not yet been told about direct tasks (reported in batches, off the hot path). */
   readonly #report = new DirectReport(() => this.#conn);
   #pumping = false;
+  readonly #reclaim = new Reclaimer();
   /**
    * Silence from the controller's heartbeat after which this engine holds the tasks the controller
    * sent instead of starting them: one period less than the controller waits before it declares
@@ -308,6 +310,12 @@ export class Engine {
       if (task.link === null && !this.#claims.claim(task.msg.header.msg_id)) continue;
       const pending = this.#run(task);
       if (pending !== undefined) await pending;
+      if (this.#reclaim.due) {
+        // after the reply has left: the memory of values a large push replaced is free for the next one
+        await setImmediate();
+        this.#reclaim.run();
+        turn = performance.now();
+      }
       // between tasks, yield to the event loop: replies go out, and control messages (abort) are
       // read in between (after the last one there is nothing to wait for: the engine goes idle);
       // quick synchronous tasks first run on for up to BURST_MS, so their replies leave together
@@ -347,6 +355,7 @@ export class Engine {
    */
   #run(task: Task): Promise<void> | undefined {
     const msg = task.msg;
+    this.#reclaim.received(msg.buffers);
     const started = isoMicro();
     const method = methodOf(msg);
     const running: Running = { task, interrupt: null, stdout: "", stderr: "" };
