@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { Cluster } from "tsparallel";
 import { probeArgs } from "./args.ts";
 
-const KEEP_FREED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=134217728";
+const KEEP_FREED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456";
 type Mode = "copy-fresh" | "direct-fresh" | "direct-reused";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
