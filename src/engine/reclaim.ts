@@ -18,8 +18,6 @@ export const RECLAIM_BYTES = 32 * 1024 * 1024;
 export class Reclaimer {
   readonly #collect: (() => void) | null = fullCollection();
   #due = false;
-  /** Collections run so far. */
-  runs = 0;
 
   /** A task's request carried `buffers`: owe a collection if they were large. */
   received(buffers: readonly Uint8Array[]): void {
@@ -36,7 +34,6 @@ export class Reclaimer {
   run(): void {
     this.#due = false;
     this.#collect?.();
-    this.runs++;
   }
 }
 
