@@ -18,7 +18,7 @@ export { Cluster, listClusters, type ClusterOptions, type ClusterRecord } from "
 /** A connection to a running cluster: `await Client.connect()`. */
 export { Client, type ClientOptions, type ClientEvents, type ControllerStats } from "./client/client.js";
 /** Work and data addressed to named engines: `rc.directView()`, `rc.directView(0)`. */
-export { DirectView, type DirectViewFlags, type DirectMapOptions, type ScatterOptions, type ExecuteOptions } from "./client/directview.js";
+export { DirectView, type DirectViewFlags, type DirectMapOptions, type ScatterOptions, type ExecuteOptions, type PullOptions, type GatherOptions } from "./client/directview.js";
 /** Tasks placed by the controller's scheduler: `rc.loadBalancedView()`. */
 export { LoadBalancedView, type LoadBalancedFlags, type ImapOptions, type DependencySpec } from "./client/lbview.js";
 /** The handle on submitted work: awaitable, iterable, with timing and metadata. */

@@ -408,4 +408,79 @@ describe("views - direct", () => {
       assert.throws(() => dv.map((x: number) => x, 5 as never), /expected an array, typed array or iterable/);
     });
   });
+
+  // pull and gather into the caller's own typed array: the reply's bytes are read from the socket
+  // straight into it (no fresh memory); a value that does not fit is refused by name
+  describe("into an array of yours", () => {
+    const ramp = (n: number, from = 0) => Float64Array.from({ length: n }, (_, i) => from + i);
+
+    it("pull(name, { into }) on one engine reads the value into it and resolves with it; rc.results holds a view of the same memory", async () => {
+      await e0.push({ a: ramp(300_000) }); // 2.4 MB: a frame of its own
+      const into = new Float64Array(300_000);
+      for (let round = 0; round < 2; round++) {
+        const ar = e0.pull("a", { into });
+        const got = await ar;
+        assert.equal(got, into, "the result is into itself");
+        assert.equal(into[299_999], 299_999);
+        const stored = rc.results.get(ar.msgIds[0]!) as Float64Array;
+        assert.equal(stored.buffer, into.buffer, "the reply was read in place, not into fresh memory");
+        await e0.execute("a[0] = -1;");
+      }
+      assert.equal(into[0], -1, "the second pull brought the engine's new value");
+    });
+
+    it("a small value is copied in; on a view of several engines into is one array per engine", async () => {
+      await dv.execute("globalThis.small = Int32Array.of(myid, myid + 10);");
+      const small = new Int32Array(2);
+      assert.deepEqual(await e0.pull("small", { into: small }), Int32Array.of(0, 10));
+      await dv.execute("globalThis.big = new Float64Array(100_000).fill(myid + 1);");
+      const both = [new Float64Array(100_000), new Float64Array(100_000)];
+      const got = await dv.pull("big", { into: both });
+      assert.equal(got[0], both[0]);
+      assert.equal(got[1], both[1]);
+      assert.deepEqual([both[0]![99_999], both[1]![99_999]], [1, 2]);
+    });
+
+    it("a value of another type or length is refused by name, engine and sizes", async () => {
+      await e0.push({ a: ramp(1000) });
+      await assert.rejects(e0.pull("a", { into: new Float64Array(999) }), (err: Error) => {
+        assert.equal(err.name, "TypeError");
+        assert.match(err.message, /engine 0's "a" is a Float64Array of 1000 elements; into is a Float64Array of 999 elements/);
+        return true;
+      });
+      await assert.rejects(e0.pull("a", { into: new Float32Array(1000) }), /into is a Float32Array of 1000 elements/);
+      await e0.push({ s: "text" });
+      await assert.rejects(e0.pull("s", { into: new Uint8Array(4) }), /engine 0's "s" is a string/);
+    });
+
+    it("wrong options fail at the call, before anything is sent", () => {
+      const sent = rc.history.length;
+      assert.throws(() => e0.pull("a", { into: [1, 2] as unknown as Float64Array }), /into must be a typed array on a view of one engine/);
+      assert.throws(() => dv.pull("a", { into: new Float64Array(4) }), /into must be a list of 2 typed arrays, one per engine of the view/);
+      assert.throws(() => e0.pull(["a", "b"] as unknown as string, { into: new Float64Array(4) }), /into takes the value of one name/);
+      assert.throws(() => e0.pull("a", { intoo: new Float64Array(4) } as never), /intoo/);
+      assert.throws(() => dv.gather("x", { into: [1] as unknown as Float64Array }), /gather\(\): into must be a typed array/);
+      assert.equal(rc.history.length, sent, "nothing was sent");
+    });
+
+    it("gather(name, { into }) after a scatter reads each part into its place in into and resolves with it", async () => {
+      const data = ramp(500_001); // odd: the first engine gets the extra element
+      await dv.scatter("x", data);
+      const into = new Float64Array(500_001);
+      const ar = dv.gather("x", { into });
+      assert.equal(await ar, into);
+      assert.deepEqual(into, data);
+      for (const id of ar.msgIds) assert.equal((rc.results.get(id) as Float64Array).buffer, into.buffer, "each part was read in place");
+    });
+
+    it("gather into a name made on the engines (sizes unknown to this client): split as scatter would, checked, copied where it did not fit", async () => {
+      await dv.execute("globalThis.y = new Float64Array(myid === 0 ? 70_000 : 50_000).fill(myid + 1);");
+      const into = new Float64Array(120_000);
+      assert.equal(await dv.gather("y", { into }), into);
+      assert.equal(into[69_999], 1);
+      assert.equal(into[70_000], 2);
+      await assert.rejects(dv.gather("y", { into: new Float64Array(119_999) }), /the parts of "y" hold 120000 elements; into holds 119999/);
+      await assert.rejects(dv.gather("y", { into: new Float32Array(120_000) }), /a part of "y" is a Float64Array of 70000 elements; into is a Float32Array/);
+    });
+  });
 });

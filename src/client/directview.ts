@@ -6,9 +6,9 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import type { AsyncMapResult, AsyncResult } from "./asyncresult.js";
 import { ExecuteReply } from "./execute.js";
-import { gatherInto, gatherTarget } from "./landings.js";
+import { fillInto, gatherFill, gatherInto, gatherPlaces, gatherTarget, placeOf } from "./landings.js";
 import { checks, validate } from "./options.js";
-import { concatParts, isTypedArray, mapInput, partitionSizes, split, type Indexed, type Sequence } from "./sequences.js";
+import { concatParts, isTypedArray, mapInput, partitionSizes, split, type Indexed, type Sequence, type TypedArray } from "./sequences.js";
 import { builtinSpec } from "./shipping.js";
 import type { TaskState } from "./task.js";
 import {
@@ -30,6 +30,21 @@ export interface DirectMapOptions {
 export interface ScatterOptions {
   /** A part of one element becomes the element itself. */
   flatten?: boolean;
+}
+
+export interface PullOptions {
+  /**
+   * Read the value into this typed array instead of fresh memory (one per engine, in target order,
+   * on a view of several): the value must be a typed array of the same type and length. The result
+   * is `into` itself. Repeated pulls of large arrays into one array skip the page faults of fresh
+   * memory. Its contents are unspecified if the pull fails.
+   */
+  into?: TypedArray | readonly TypedArray[];
+}
+
+export interface GatherOptions {
+  /** Gather into this typed array (same type, as many elements as the parts together): the result is `into` itself. */
+  into?: TypedArray;
 }
 
 export interface ExecuteOptions {
@@ -211,13 +226,35 @@ export class DirectView<S extends boolean = boolean> extends View {
   }
 
   /** Values of names (or paths) on the targets: one name → its value, a list → a list of values. */
-  pull<V = unknown>(names: string): AsyncResult<PerTarget<S, V>, V>;
+  pull<V = unknown>(names: string, opts?: PullOptions): AsyncResult<PerTarget<S, V>, V>;
   pull<V extends unknown[] = unknown[]>(names: readonly string[]): AsyncResult<PerTarget<S, V>, V>;
-  pull(names: string | readonly string[]): AsyncResult<unknown> {
+  pull(names: string | readonly string[], opts: PullOptions = {}): AsyncResult<unknown> {
     if (typeof names !== "string" && !(Array.isArray(names) && names.every((n) => typeof n === "string"))) {
       throw new TypeError("pull() needs a name or a list of names");
     }
-    return this.#builtin("pull", [names]);
+    const o = validate<PullOptions>("pull()", opts, { into: checks.any });
+    if (o.into === undefined) return this.#builtin("pull", [names]);
+    if (typeof names !== "string") throw new TypeError("pull(): into takes the value of one name");
+    const into = this.#intoList(o.into);
+    const { targets, tasks } = this.#sendBuiltin("pull", [names]);
+    tasks.forEach((task, i) => this.core.landings.offer(task.msgId, placeOf(into[i]!)));
+    return this.result(tasks, "pull", this.single, (values) => {
+      const filled = values.map((v, i) => fillInto(into[i]!, v, `engine ${targets[i]}'s ${JSON.stringify(names)}`));
+      return this.single ? filled[0] : filled;
+    });
+  }
+
+  /** `into` as one typed array per target, or a TypeError that says what this view needs. */
+  #intoList(into: unknown): TypedArray[] {
+    if (this.single) {
+      if (!isTypedArray(into)) throw new TypeError("pull(): into must be a typed array on a view of one engine");
+      return [into];
+    }
+    const n = this.resolveTargets(this.#targets).length;
+    if (!Array.isArray(into) || into.length !== n || !into.every(isTypedArray)) {
+      throw new TypeError(`pull(): into must be a list of ${n} typed arrays, one per engine of the view`);
+    }
+    return into as TypedArray[];
   }
 
   /** `push({ [name]: value })` and wait. */
@@ -252,11 +289,23 @@ export class DirectView<S extends boolean = boolean> extends View {
    * the parts' sizes are known from the last scatter or gather of `name` on these engines, the
    * joined array is allocated first and each part is read from the socket straight into its place
    * (no second copy); the per-task values (`getDict`, `rc.results`) are then views into it.
+   * `{ into }` gathers into an array of yours instead (see `GatherOptions`).
    */
-  gather(name: string): AsyncResult<unknown> {
+  gather(name: string, opts: GatherOptions = {}): AsyncResult<unknown> {
+    const o = validate<GatherOptions>("gather()", opts, { into: checks.any });
+    if (o.into !== undefined && !isTypedArray(o.into)) throw new TypeError("gather(): into must be a typed array");
     const { targets, tasks } = this.#sendBuiltin("pull", [name]);
     const landings = this.core.landings;
     const layout = landings.layout(name, targets);
+    const mine = o.into;
+    if (mine !== undefined) {
+      const places = gatherPlaces(mine, layout, targets.length, partitionSizes);
+      tasks.forEach((task, i) => landings.offer(task.msgId, places[i]!));
+      return this.result(tasks, "pull", false, (values) => {
+        landings.remember(name, targets, values);
+        return gatherFill(mine, values, name);
+      });
+    }
     const into = layout === undefined ? null : gatherTarget(layout);
     if (into !== null) tasks.forEach((task, i) => landings.offer(task.msgId, into.places[i]!));
     return this.result(tasks, "pull", false, (values) => {

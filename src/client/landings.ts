@@ -108,9 +108,74 @@ export function gatherInto(dest: TypedArray, layout: GatherLayout, parts: readon
   }
   let at = 0;
   for (const p of parts as TypedArray[]) {
-    const inPlace = p.buffer === dest.buffer && p.byteOffset === dest.byteOffset + at * dest.BYTES_PER_ELEMENT;
-    if (!inPlace) (dest as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
+    if (!inPlace(p, dest, at)) (dest as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
     at += p.length;
   }
   return dest;
+}
+
+// ---- pull and gather into the caller's own array ------------------------------------------------
+
+/** A typed array's element type by name (a Buffer counts as a Uint8Array). */
+function kindOf(a: TypedArray): string {
+  return Buffer.isBuffer(a) ? "Uint8Array" : a.constructor.name;
+}
+
+function describe(v: unknown): string {
+  if (isTypedArray(v)) return `a ${kindOf(v)} of ${v.length} elements`;
+  if (v === null || v === undefined) return String(v);
+  return typeof v === "object" ? `a ${(v as object).constructor?.name ?? "object"}` : `a ${typeof v}`;
+}
+
+/** The bytes of `a`, as the place a reply's frame may be read into. */
+export function placeOf(a: TypedArray): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function inPlace(part: TypedArray, dest: TypedArray, at: number): boolean {
+  return part.buffer === dest.buffer && part.byteOffset === dest.byteOffset + at * dest.BYTES_PER_ELEMENT;
+}
+
+/** `into`, holding `value` (read there in place, or copied in); a TypeError says what does not fit. */
+export function fillInto(into: TypedArray, value: unknown, what: string): TypedArray {
+  if (!isTypedArray(value) || kindOf(value) !== kindOf(into) || value.length !== into.length) {
+    throw new TypeError(`pull(): ${what} is ${describe(value)}; into is ${describe(into)}`);
+  }
+  if (!inPlace(value, into, 0)) (into as unknown as { set(a: ArrayLike<unknown>): void }).set(value as ArrayLike<unknown>);
+  return into;
+}
+
+/**
+ * The parts of `into` that a gather over `n` engines reads into: the sizes this client knows for
+ * the name if they add up to `into`, else the way `scatter` would split it.
+ */
+export function gatherPlaces(into: TypedArray, known: GatherLayout | undefined, n: number, partition: (len: number, n: number) => number[]): Buffer[] {
+  const fits = known !== undefined && known.ctor.name === kindOf(into) && known.lengths.reduce((s, k) => s + k, 0) === into.length;
+  const lengths = fits ? known.lengths : partition(into.length, n);
+  const size = into.BYTES_PER_ELEMENT;
+  const places: Buffer[] = [];
+  let at = 0;
+  for (const k of lengths) {
+    places.push(Buffer.from(into.buffer, into.byteOffset + at * size, k * size));
+    at += k;
+  }
+  return places;
+}
+
+/** `into`, holding the parts in order (those read in place stay, others are copied); a TypeError says what does not fit. */
+export function gatherFill(into: TypedArray, parts: readonly unknown[], name: string): TypedArray {
+  let total = 0;
+  for (const p of parts) {
+    if (!isTypedArray(p) || kindOf(p) !== kindOf(into)) {
+      throw new TypeError(`gather(): a part of ${JSON.stringify(name)} is ${describe(p)}; into is ${describe(into)}`);
+    }
+    total += p.length;
+  }
+  if (total !== into.length) throw new TypeError(`gather(): the parts of ${JSON.stringify(name)} hold ${total} elements; into holds ${into.length}`);
+  let at = 0;
+  for (const p of parts as TypedArray[]) {
+    if (!inPlace(p, into, at)) (into as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
+    at += p.length;
+  }
+  return into;
 }
