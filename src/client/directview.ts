@@ -299,7 +299,7 @@ export class DirectView<S extends boolean = boolean> extends View {
     const layout = landings.layout(name, targets);
     const mine = o.into;
     if (mine !== undefined) {
-      const places = gatherPlaces(mine, layout, targets.length, partitionSizes);
+      const places = gatherPlaces(mine, layout, targets.length);
       tasks.forEach((task, i) => landings.offer(task.msgId, places[i]!));
       return this.result(tasks, "pull", false, (values) => {
         landings.remember(name, targets, values);

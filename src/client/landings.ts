@@ -13,7 +13,7 @@
  * in fresh memory and is copied.
  */
 import { OWN_BUFFER_MIN } from "../protocol/wire.js";
-import { isTypedArray, type TypedArray } from "./sequences.js";
+import { isTypedArray, partitionSizes, type TypedArray } from "./sequences.js";
 
 type TypedCtor = new (length: number) => TypedArray;
 
@@ -84,16 +84,30 @@ function layoutKey(name: string, targets: readonly number[]): string {
 
 /** The array a layout describes, in fresh memory, and the place of each part in it. */
 export function gatherTarget(layout: GatherLayout): { dest: TypedArray; places: Buffer[] } {
-  const total = layout.lengths.reduce((s, n) => s + n, 0);
-  const dest = new layout.ctor(total);
+  const dest = new layout.ctor(layout.lengths.reduce((s, n) => s + n, 0));
+  return { dest, places: placesIn(dest, layout.lengths) };
+}
+
+/** The bytes of consecutive parts of `dest`, of `lengths` elements each. */
+function placesIn(dest: TypedArray, lengths: readonly number[]): Buffer[] {
   const size = dest.BYTES_PER_ELEMENT;
   const places: Buffer[] = [];
   let at = 0;
-  for (const n of layout.lengths) {
+  for (const n of lengths) {
     places.push(Buffer.from(dest.buffer, dest.byteOffset + at * size, n * size));
     at += n;
   }
-  return { dest, places };
+  return places;
+}
+
+/** Copy each part to its place in `dest`, one after another, unless it was read there already. */
+function copyParts(dest: TypedArray, parts: readonly TypedArray[]): void {
+  let at = 0;
+  for (const p of parts) {
+    const inPlace = p.buffer === dest.buffer && p.byteOffset === dest.byteOffset + at * dest.BYTES_PER_ELEMENT;
+    if (!inPlace) (dest as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
+    at += p.length;
+  }
 }
 
 /**
@@ -106,11 +120,7 @@ export function gatherInto(dest: TypedArray, layout: GatherLayout, parts: readon
     const p = parts[i];
     if (!isTypedArray(p) || p.constructor !== layout.ctor || (p as TypedArray).length !== layout.lengths[i]) return null;
   }
-  let at = 0;
-  for (const p of parts as TypedArray[]) {
-    if (!inPlace(p, dest, at)) (dest as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
-    at += p.length;
-  }
+  copyParts(dest, parts as TypedArray[]);
   return dest;
 }
 
@@ -132,16 +142,12 @@ export function placeOf(a: TypedArray): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function inPlace(part: TypedArray, dest: TypedArray, at: number): boolean {
-  return part.buffer === dest.buffer && part.byteOffset === dest.byteOffset + at * dest.BYTES_PER_ELEMENT;
-}
-
 /** `into`, holding `value` (read there in place, or copied in); a TypeError says what does not fit. */
 export function fillInto(into: TypedArray, value: unknown, what: string): TypedArray {
   if (!isTypedArray(value) || kindOf(value) !== kindOf(into) || value.length !== into.length) {
     throw new TypeError(`pull(): ${what} is ${describe(value)}; into is ${describe(into)}`);
   }
-  if (!inPlace(value, into, 0)) (into as unknown as { set(a: ArrayLike<unknown>): void }).set(value as ArrayLike<unknown>);
+  copyParts(into, [value]);
   return into;
 }
 
@@ -149,17 +155,9 @@ export function fillInto(into: TypedArray, value: unknown, what: string): TypedA
  * The parts of `into` that a gather over `n` engines reads into: the sizes this client knows for
  * the name if they add up to `into`, else the way `scatter` would split it.
  */
-export function gatherPlaces(into: TypedArray, known: GatherLayout | undefined, n: number, partition: (len: number, n: number) => number[]): Buffer[] {
+export function gatherPlaces(into: TypedArray, known: GatherLayout | undefined, n: number): Buffer[] {
   const fits = known !== undefined && known.ctor.name === kindOf(into) && known.lengths.reduce((s, k) => s + k, 0) === into.length;
-  const lengths = fits ? known.lengths : partition(into.length, n);
-  const size = into.BYTES_PER_ELEMENT;
-  const places: Buffer[] = [];
-  let at = 0;
-  for (const k of lengths) {
-    places.push(Buffer.from(into.buffer, into.byteOffset + at * size, k * size));
-    at += k;
-  }
-  return places;
+  return placesIn(into, fits ? known.lengths : partitionSizes(into.length, n));
 }
 
 /** `into`, holding the parts in order (those read in place stay, others are copied); a TypeError says what does not fit. */
@@ -172,10 +170,6 @@ export function gatherFill(into: TypedArray, parts: readonly unknown[], name: st
     total += p.length;
   }
   if (total !== into.length) throw new TypeError(`gather(): the parts of ${JSON.stringify(name)} hold ${total} elements; into holds ${into.length}`);
-  let at = 0;
-  for (const p of parts as TypedArray[]) {
-    if (!inPlace(p, into, at)) (into as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
-    at += p.length;
-  }
+  copyParts(into, parts as TypedArray[]);
   return into;
 }
