@@ -355,7 +355,7 @@ export class Engine {
    */
   #run(task: Task): Promise<void> | undefined {
     const msg = task.msg;
-    this.#reclaim.received(msg.buffers);
+    this.#reclaim.received(msg.size);
     const started = isoMicro();
     const method = methodOf(msg);
     const running: Running = { task, interrupt: null, stdout: "", stderr: "" };

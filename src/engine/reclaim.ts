@@ -12,19 +12,17 @@
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
-/** A request with at least this many bytes of buffers is followed by a full collection. */
+/** A request of at least this many bytes (nearly all of them its buffers) is followed by a full collection. */
 export const RECLAIM_BYTES = 32 * 1024 * 1024;
 
 export class Reclaimer {
   readonly #collect: (() => void) | null = fullCollection();
   #due = false;
 
-  /** A task's request carried `buffers`: owe a collection if they were large. */
-  received(buffers: readonly Uint8Array[]): void {
-    if (this.#collect === null || this.#due) return;
-    let bytes = 0;
-    for (const b of buffers) bytes += b.byteLength;
-    this.#due = bytes >= RECLAIM_BYTES && getHeapStatistics().used_heap_size <= bytes / 2;
+  /** A task's request of `bytes` (its size on the wire, already known) is about to run: owe a collection if it was large. */
+  received(bytes: number): void {
+    if (bytes < RECLAIM_BYTES || this.#collect === null || this.#due) return;
+    this.#due = getHeapStatistics().used_heap_size <= bytes / 2;
   }
 
   get due(): boolean {
