@@ -199,6 +199,26 @@ describe("bad input - engine direct links", () => {
     await stillServing();
     assert.deepEqual(r.rc.ids, [0], "the engine was not shut down by the unverified/non-task messages");
   });
+
+  it("a large message with a byte changed in its buffers is dropped as such; the same message intact passes the check", async () => {
+    const before = engineDrops().length;
+    const c = new RawPeer(path);
+    await c.handshake(info.key);
+    await c.next("welcome");
+    const big = Buffer.alloc(3_000_000).map((_, i) => i % 251);
+    const message = (type: string) => Buffer.concat(encodeMessage(auth, { header: makeHeader(type, "x"), metadata: { route: "direct", engine: 0 }, content: {}, buffers: [big] }));
+    const bad = message("apply_request");
+    bad[bad.length - 1_000_000]! ^= 1;
+    c.write([bad]);
+    await until(() => engineDrops().slice(before).some((l) => /buffer MAC mismatch/.test(l)), 10_000, "the engine to drop the changed message");
+    // intact, it passes the MAC and the HMAC, and is then refused for what it is (not a task)
+    c.write([message("not_a_task_request")]);
+    await until(() => engineDrops().length >= before + 2, 10_000, "the engine to look at the intact one");
+    assert.doesNotMatch(engineDrops().slice(before + 1).join("\n"), /MAC|signature/);
+    assert.equal(c.closed, false, "a message that fails its check does not close the connection");
+    c.close();
+    await stillServing();
+  });
 });
 
 describe("direct links - transport and identity", () => {

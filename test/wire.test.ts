@@ -120,6 +120,50 @@ describe("wire - framing", () => {
     assert.throws(() => new FrameDecoder({ assemble: true }).pushDirect(10), /not being assembled/);
   });
 
+  it("an assembling decoder MACs the binary frames as they land; the check uses that tag, and a byte changed on the way fails it", () => {
+    const big = Buffer.alloc(2_000_000).map((_, i) => i % 251);
+    const edge = Buffer.alloc(64 * 1024 + 1).map((_, i) => i % 13);
+    const one = Buffer.concat(encodeMessage(auth, { header: makeHeader("big", "s"), content: { n: 1 }, buffers: [Buffer.from("tiny"), big, edge] }));
+    const auth0 = new FrameDecoder().push(one)[0]!.head[0]!;
+    const sent = auth0.subarray(auth0.length - 16); // the tag the signer put in the auth frame
+    const tampered = Buffer.from(one);
+    tampered[one.length - edge.length - 1000]! ^= 1; // a byte of the big frame
+    const receive = (whole: Buffer, step: number, grab: number) => {
+      const d = new FrameDecoder({ assemble: true, mac: (frame) => auth.bufferMac(frame) });
+      const out = [];
+      let at = 0;
+      while (at < whole.length) {
+        const target = d.directTarget();
+        const n = Math.min(target?.length ?? step, target === null ? step : grab, whole.length - at);
+        if (target !== null) {
+          whole.copy(target, 0, at, at + n);
+          out.push(...d.pushDirect(n));
+        } else out.push(...d.push(whole.subarray(at, at + n), true));
+        at += n;
+      }
+      assert.equal(out.length, 1);
+      return out[0]!;
+    };
+    const check = (m: ReturnType<typeof receive>, tag: Buffer | null) => auth.verify(m.head[0]!, m.head.slice(1), m.bufferLengths, m.buffers, true, tag);
+    for (const [step, grab] of [[65_536, 100_000], [5000, 7], [1_500_000, 3_000_000]] as const) {
+      const m = receive(one, step, grab);
+      assert.ok(m.bufferTag !== null && m.bufferTag.equals(sent), `the tag computed on arrival is the signer's (step ${step})`);
+      assert.equal(check(m, m.bufferTag).ok, true);
+      const bad = receive(tampered, step, grab);
+      assert.deepEqual(check(bad, bad.bufferTag), { ok: false, reason: "buffer MAC mismatch" });
+    }
+    // the check compares the tag it is given instead of reading the frames again
+    const m = receive(one, 65_536, 100_000);
+    assert.equal(check(m, Buffer.alloc(16)).ok, false);
+    assert.equal(check(m, null).ok, true, "without one it computes the tag from the frames");
+    // no MAC asked for, or a message whose buffers are inside the HMAC (mode 0): no tag
+    assert.equal(new FrameDecoder({ assemble: true }).push(one)[0]!.bufferTag, null);
+    const inline = Buffer.concat(encodeMessage(auth, { header: makeHeader("json", "s"), content: { s: "x".repeat(1_100_000) }, buffers: [Buffer.from("b")] }));
+    const small = new FrameDecoder({ assemble: true, mac: (frame) => auth.bufferMac(frame) }).push(inline)[0]!;
+    assert.equal(small.bufferTag, null);
+    assert.equal(check(small, null).ok, true);
+  });
+
   it("yields several messages from one chunk", () => {
     const a = Buffer.concat(encodeMessage(auth, { header: makeHeader("a", "s") }));
     const b = Buffer.concat(encodeMessage(auth, { header: makeHeader("b", "s") }));

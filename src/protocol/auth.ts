@@ -8,7 +8,7 @@
  * messages: Poly1305 runs ~4x faster than HMAC-SHA256 here). A forwarder checks the HMAC alone —
  * it never reads the buffers — and the receiving end checks the buffers end to end.
  */
-import { createCipheriv, createHash, createHmac, hash, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { type CipherChaCha20Poly1305, createCipheriv, createHash, createHmac, hash, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 
 const AUTH_VERSION = 1;
 const MODE_INLINE = 0;
@@ -113,10 +113,23 @@ export class Authenticator {
   }
 
   /**
+   * The buffers' Poly1305 MAC of a message with this auth frame, computed as their bytes arrive
+   * (fed in order, in pieces of any size), or null when the frame does not call for one (mode 0,
+   * malformed). A receiver that streams a large message into its frames so MACs each piece while
+   * it is still in the cache, instead of reading the whole message again once it is in. It proves
+   * nothing by itself: `verify` checks the HMAC, then compares this tag with the one it covers.
+   */
+  bufferMac(auth: Buffer): StreamMac | null {
+    if (!headAuthenticates(auth)) return null;
+    return new PolyStream(this.#polyKey, auth.subarray(2 + HMAC_LEN, 2 + HMAC_LEN + NONCE_LEN));
+  }
+
+  /**
    * Check a received message. Large buffers (mode 1) are checked only with `checkBuffers` (a
    * forwarder passes false); small ones (mode 0) are part of the HMAC and always checked.
+   * `bufferTag`: the buffers' Poly1305 tag, if the receiver computed it as they arrived (`bufferMac`).
    */
-  verify(auth: Buffer, json: readonly Buffer[], bufferLengths: readonly number[], buffers: () => readonly Uint8Array[], checkBuffers: boolean): Verdict {
+  verify(auth: Buffer, json: readonly Buffer[], bufferLengths: readonly number[], buffers: () => readonly Uint8Array[], checkBuffers: boolean, bufferTag: Buffer | null = null): Verdict {
     if (auth.length < 2 + HMAC_LEN || auth[0] !== AUTH_VERSION) return { ok: false, reason: "missing or malformed signature" };
     const mode = auth[1];
     if (mode === MODE_INLINE) {
@@ -130,7 +143,7 @@ export class Authenticator {
     if (!verdict.ok || !checkBuffers) return verdict;
     const nonce = auth.subarray(2 + HMAC_LEN, 2 + HMAC_LEN + NONCE_LEN);
     const tag = auth.subarray(2 + HMAC_LEN + NONCE_LEN);
-    if (!timingSafeEqual(this.#polyTag(nonce, buffers()), tag)) return { ok: false, reason: "buffer MAC mismatch" };
+    if (!timingSafeEqual(bufferTag ?? this.#polyTag(nonce, buffers()), tag)) return { ok: false, reason: "buffer MAC mismatch" };
     return verdict;
   }
 
@@ -198,10 +211,33 @@ export class Authenticator {
   }
 
   #polyTag(nonce: Uint8Array, buffers: readonly Uint8Array[]): Buffer {
-    const c = createCipheriv("chacha20-poly1305", this.#polyKey, nonce, { authTagLength: TAG_LEN });
-    for (const b of buffers) c.setAAD(b, { plaintextLength: 0 });
-    c.final();
-    return c.getAuthTag();
+    const mac = new PolyStream(this.#polyKey, nonce);
+    for (const b of buffers) mac.update(b);
+    return mac.digest();
+  }
+}
+
+/** Poly1305 over bytes given in pieces: the same tag whatever the pieces, as long as the bytes are. */
+export interface StreamMac {
+  update(bytes: Uint8Array): void;
+  digest(): Buffer;
+}
+
+/** Node's `chacha20-poly1305` with the bytes as additional data and no plaintext: its tag is their Poly1305 MAC. */
+class PolyStream implements StreamMac {
+  readonly #cipher: CipherChaCha20Poly1305;
+
+  constructor(key: Buffer, nonce: Uint8Array) {
+    this.#cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_LEN });
+  }
+
+  update(bytes: Uint8Array): void {
+    this.#cipher.setAAD(bytes, { plaintextLength: 0 });
+  }
+
+  digest(): Buffer {
+    this.#cipher.final();
+    return this.#cipher.getAuthTag();
   }
 }
 

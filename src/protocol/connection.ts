@@ -231,6 +231,7 @@ export class Connection extends EventEmitter<Events> {
     // (a decoder that assembles, as verifyBuffers asks, never passes on: it ignores passOn)
     this.#decoder = new FrameDecoder({
       maxMessage: HANDSHAKE_MAX_MESSAGE, assemble: opts.verifyBuffers, landing: opts.landing,
+      mac: opts.verifyBuffers ? (frame) => opts.auth.bufferMac(frame) : undefined,
       passOn: opts.passOn === true ? headAuthenticates : undefined,
     });
     this.peer = socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : "unix";
@@ -523,7 +524,7 @@ export class Connection extends EventEmitter<Events> {
     }
     const { auth, history } = this.#opts;
     const json = raw.head.slice(1);
-    const verdict = auth.verify(raw.head[0]!, json, raw.bufferLengths, raw.buffers, this.#opts.verifyBuffers);
+    const verdict = auth.verify(raw.head[0]!, json, raw.bufferLengths, raw.buffers, this.#opts.verifyBuffers, raw.bufferTag);
     if (!verdict.ok) return this.#drop(verdict.reason, raw);
     if (!history.add(verdict.digest)) return this.#drop("replayed message", raw);
     let msg: Incoming;

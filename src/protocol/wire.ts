@@ -30,6 +30,15 @@ const TAIL_BLOCK = 1024 * 1024;
  */
 export type Landing = (head: readonly Buffer[], len: number) => Buffer | null;
 
+/** A MAC fed a message's binary frames piece by piece as they arrive (auth.ts `StreamMac`). */
+export interface ArrivalMac {
+  update(bytes: Uint8Array): void;
+  digest(): Buffer;
+}
+
+/** The MAC to compute over a streamed message's binary frames, from its auth frame (frame 0), or null for none. */
+export type MacStart = (auth: Buffer) => ArrivalMac | null;
+
 export class FramingError extends Error {
   override name = "FramingError";
 }
@@ -45,6 +54,11 @@ export interface RawMessage {
   bufferLengths: number[];
   size: number;
   buffers(): Buffer[];
+  /**
+   * The MAC of the binary frames, computed while a streamed message arrived (`MacStart`), for the
+   * auth check to compare instead of reading the frames again; else null.
+   */
+  bufferTag: Buffer | null;
   /** A message passed on while it arrives (see `Tail`): its bytes so far, and those to come; else null. */
   tail: Tail | null;
 }
@@ -159,6 +173,7 @@ export class FrameDecoder {
   #lens: number[] = []; // its frame lengths, once validated
   readonly #assemble: boolean;
   readonly #landing: Landing | null;
+  readonly #mac: MacStart | null;
   #assembly: Assembly | null = null;
   #directBytes = 0;
   readonly #passOn: PassOn | null;
@@ -174,17 +189,19 @@ export class FrameDecoder {
   /**
    * `assemble`: the reader keeps the frames, not the stream bytes (an endpoint, not a forwarder):
    * large messages are then copied into their frames' own buffers as they arrive, instead of
-   * being kept as chunks and copied once complete.
+   * being kept as chunks and copied once complete. `mac` then gives the MAC to compute over the
+   * binary frames of such a message as their bytes come in (the result is `bufferTag`).
    *
    * `passOn` (a forwarder): a message of at least STREAM_MIN_MESSAGE bytes is returned as soon as
    * its head frames are in, with a `tail` that receives the rest as it comes; when the last byte
    * is in, the same message is returned again, its tail done.
    */
-  constructor(opts: { maxMessage?: number; maxFrames?: number; assemble?: boolean; landing?: Landing; passOn?: PassOn } = {}) {
+  constructor(opts: { maxMessage?: number; maxFrames?: number; assemble?: boolean; landing?: Landing; mac?: MacStart; passOn?: PassOn } = {}) {
     this.maxMessage = opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
     this.#maxFrames = opts.maxFrames ?? DEFAULT_MAX_FRAMES;
     this.#assemble = opts.assemble ?? false;
     this.#landing = opts.landing ?? null;
+    this.#mac = opts.mac ?? null;
     this.#passOn = opts.assemble === true ? null : (opts.passOn ?? null);
   }
 
@@ -320,7 +337,7 @@ export class FrameDecoder {
       if (!tail.done) throw new FramingError("the message's buffers are still arriving");
       return (cached ??= split(raw, lens).buffers());
     };
-    const message: RawMessage = { raw, head, bufferLengths, size: this.#need, buffers, tail };
+    const message: RawMessage = { raw, head, bufferLengths, size: this.#need, buffers, bufferTag: null, tail };
     this.#tail = message;
     this.#tailLeft = this.#need - tail.received;
     out.push(message);
@@ -345,7 +362,7 @@ export class FrameDecoder {
 
   /** Begin streaming the head message into its frames: what is buffered goes in now, the rest as it comes. */
   #startAssembly(out: RawMessage[]): void {
-    this.#assembly = new Assembly(this.#lens, this.#need, this.#landing);
+    this.#assembly = new Assembly(this.#lens, this.#need, this.#landing, this.#mac);
     const buffered = this.#take(this.#buffered);
     for (const part of buffered) this.#feed(part, out);
   }
@@ -442,7 +459,7 @@ function split(raw: Buffer[], lens: readonly number[]): RawMessage {
   });
   let cached: Buffer[] | undefined;
   const buffers = () => (cached ??= spans.map(([o, l]) => reader.slice(o, l)));
-  return { raw, head, bufferLengths: spans.map((sp) => sp[1]), size, buffers, tail: null };
+  return { raw, head, bufferLengths: spans.map((sp) => sp[1]), size, buffers, bufferTag: null, tail: null };
 }
 
 /** A byte range of a message being assembled and where it goes; `own`: a frame's own buffer, made when first reached. */
@@ -458,7 +475,8 @@ interface Segment {
 /**
  * A large message being received straight into its frames: each big binary frame into a buffer of
  * its own (offset 0, so typed arrays over it are aligned, unless a landing gives the place),
- * everything else into one small buffer.
+ * everything else into one small buffer. The binary frames' bytes go through the MAC as they land,
+ * in stream order (which is frame order), while they are still in the cache.
  */
 class Assembly {
   readonly need: number;
@@ -467,12 +485,16 @@ class Assembly {
   readonly #lens: number[];
   readonly #segments: Segment[] = [];
   readonly #landing: Landing | null;
+  #macStart: MacStart | null;
+  /** Made when the first binary frame's bytes arrive (the auth frame is in by then); null until then or without one. */
+  #mac: ArrivalMac | null = null;
   #segment = 0;
 
-  constructor(lens: number[], need: number, landing: Landing | null) {
+  constructor(lens: number[], need: number, landing: Landing | null, mac: MacStart | null) {
     this.need = need;
     this.#lens = lens;
     this.#landing = landing;
+    this.#macStart = mac;
     const own = lens.map((len, i) => i >= MIN_FRAMES && len >= OWN_BUFFER_MIN);
     const restSize = need - lens.reduce((s, len, i) => s + (own[i] ? len : 0), 0);
     const rest = Buffer.allocUnsafe(restSize);
@@ -499,7 +521,9 @@ class Assembly {
     while (from < n) {
       const seg = this.#segments[this.#segment]!;
       const take = Math.min(n - from, seg.end - this.pos);
-      (seg.dest ?? this.#own(seg)).set(chunk.subarray(from, from + take), seg.at + (this.pos - seg.start));
+      const piece = chunk.subarray(from, from + take);
+      (seg.dest ?? this.#own(seg)).set(piece, seg.at + (this.pos - seg.start));
+      if (seg.frame >= MIN_FRAMES) this.#authenticate(piece);
       from += take;
       this.pos += take;
       if (this.pos === seg.end) this.#segment += 1;
@@ -527,8 +551,24 @@ class Assembly {
   advance(n: number): void {
     const seg = this.#segments[this.#segment]!;
     if (!seg.own || this.pos + n > seg.end) throw new FramingError("a direct read ran past its frame");
+    const at = this.pos - seg.start;
+    this.#authenticate(seg.dest!.subarray(at, at + n));
     this.pos += n;
     if (this.pos === seg.end) this.#segment += 1;
+  }
+
+  /** Feed bytes of a binary frame, just landed, to the MAC. */
+  #authenticate(piece: Buffer): void {
+    if (this.#macStart === null) return;
+    // the first binary bytes: the auth frame (frame 0, in the small buffer) is complete
+    if (this.#mac === null) {
+      this.#mac = this.#macStart(this.#frames[0]!);
+      if (this.#mac === null) {
+        this.#macStart = null;
+        return;
+      }
+    }
+    this.#mac.update(piece);
   }
 
   message(): RawMessage {
@@ -537,7 +577,10 @@ class Assembly {
     // their size (two kinds made V8 drop its optimized code for the small ones after a large one);
     // the stream bytes are the frames framed again (no copy)
     const buffers = frames.slice(MIN_FRAMES);
-    return { raw: encodeFrames(frames) as Buffer[], head: frames.slice(0, MIN_FRAMES), bufferLengths: this.#lens.slice(MIN_FRAMES), size: this.need, buffers: () => buffers, tail: null };
+    return {
+      raw: encodeFrames(frames) as Buffer[], head: frames.slice(0, MIN_FRAMES), bufferLengths: this.#lens.slice(MIN_FRAMES),
+      size: this.need, buffers: () => buffers, bufferTag: this.#mac?.digest() ?? null, tail: null,
+    };
   }
 }
 
