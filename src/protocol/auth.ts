@@ -217,7 +217,7 @@ export class Authenticator {
   }
 }
 
-/** Poly1305 over bytes given in pieces: the same tag whatever the pieces, as long as the bytes are. */
+/** A MAC over bytes given in pieces (a streamed message's binary frames as they arrive): the same tag whatever the pieces. */
 export interface StreamMac {
   update(bytes: Uint8Array): void;
   digest(): Buffer;

@@ -9,6 +9,8 @@
  * a message on without copying it, and copies a frame only when it spans chunks.
  */
 
+import type { StreamMac } from "./auth.js";
+
 export const JSON_FRAMES = 4;
 export const MIN_FRAMES = 1 + JSON_FRAMES;
 export const DEFAULT_MAX_MESSAGE = 2 ** 32 - 1;
@@ -30,14 +32,8 @@ const TAIL_BLOCK = 1024 * 1024;
  */
 export type Landing = (head: readonly Buffer[], len: number) => Buffer | null;
 
-/** A MAC fed a message's binary frames piece by piece as they arrive (auth.ts `StreamMac`). */
-export interface ArrivalMac {
-  update(bytes: Uint8Array): void;
-  digest(): Buffer;
-}
-
 /** The MAC to compute over a streamed message's binary frames, from its auth frame (frame 0), or null for none. */
-export type MacStart = (auth: Buffer) => ArrivalMac | null;
+export type MacStart = (auth: Buffer) => StreamMac | null;
 
 export class FramingError extends Error {
   override name = "FramingError";
@@ -487,7 +483,7 @@ class Assembly {
   readonly #landing: Landing | null;
   #macStart: MacStart | null;
   /** Made when the first binary frame's bytes arrive (the auth frame is in by then); null until then or without one. */
-  #mac: ArrivalMac | null = null;
+  #mac: StreamMac | null = null;
   #segment = 0;
 
   constructor(lens: number[], need: number, landing: Landing | null, mac: MacStart | null) {
