@@ -6,8 +6,9 @@
  * A 100 MB array received into fresh memory costs ~25 000 page faults (~70 ms on this kind of VM,
  * more than the transfer itself); into reused memory, none. MPI libraries tune malloc the same way
  * for the same reason. The price: an engine's resident memory stays nearer its peak once it has
- * held large arrays (docs/performance.md has the figures). Ignored by other C libraries. The controller keeps glibc's defaults: it does not
- * receive direct-view data, and a hub that gives memory back matters more than its bulk speed.
+ * held large arrays (docs/performance.md has the figures). Ignored by other C libraries. The
+ * controller keeps glibc's defaults: it does not receive direct-view data, and a hub that gives
+ * memory back matters more than its bulk speed.
  */
 export const ENGINE_MALLOC_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456";
 
