@@ -433,6 +433,15 @@ describe("wire - sockets reading into a large frame's own buffer", () => {
   });
 });
 
+/** `server` listening at `path`, and a Connection to it. */
+async function connectTo(server: Server, path: string): Promise<{ socket: Socket; conn: Connection }> {
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  const socket = connect(path);
+  await once(socket, "connect");
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  return { socket, conn: new Connection(socket, { auth, history: new DigestHistory(), verifyBuffers: true, log: silent, stats: new DropStats() }) };
+}
+
 describe("wire - writes per turn", () => {
   it("small writes wait for the end of the turn; a run's head goes out past 4 KB, the rest in 64 KB runs, in order", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tsp-write-"));
@@ -440,12 +449,9 @@ describe("wire - writes per turn", () => {
     const received: Buffer[] = [];
     const server: Server = createServer((peer) => peer.on("data", (d: Buffer) => received.push(d)));
     let socket: Socket | null = null;
+    let conn: Connection;
     try {
-      await new Promise<void>((resolve) => server.listen(path, resolve));
-      socket = connect(path);
-      await once(socket, "connect");
-      const silent = { debug() {}, info() {}, warn() {}, error() {} };
-      const conn = new Connection(socket, { auth, history: new DigestHistory(), verifyBuffers: true, log: silent, stats: new DropStats() });
+      ({ socket, conn } = await connectTo(server, path));
       const chunk = (i: number) => Buffer.alloc(1000, i % 251);
       const s = socket;
       const handed = () => s.bytesWritten + s.writableLength;
@@ -469,6 +475,51 @@ describe("wire - writes per turn", () => {
       assert.ok(Buffer.concat(received).equals(expected), "every byte arrived, in order");
     } finally {
       socket?.destroy(); // also when an assertion failed: an open socket would keep the runner waiting
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("onFlushed calls back without an empty write once all is in the kernel, and only after queued bytes otherwise", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsp-flushed-"));
+    const path = join(dir, "s.sock");
+    const peers: Socket[] = [];
+    const server: Server = createServer((peer) => {
+      peer.pause(); // reads nothing until resumed: a large write stays queued in the socket
+      peers.push(peer);
+    });
+    let socket: Socket | null = null;
+    let conn: Connection;
+    try {
+      ({ socket, conn } = await connectTo(server, path));
+      const writes: number[] = [];
+      const write = socket.write.bind(socket) as (chunk: Uint8Array, cb?: () => void) => boolean;
+      socket.write = ((chunk: Uint8Array, cb?: () => void) => {
+        writes.push(chunk.byteLength);
+        return write(chunk, cb);
+      }) as unknown as Socket["write"];
+      const turn = () => new Promise((r) => setImmediate(r));
+
+      conn.write([Buffer.alloc(8192, 1)]); // past 4 KB: handed to the socket at once, and taken by the kernel
+      assert.equal(socket.writableLength, 0);
+      let first = false;
+      conn.onFlushed(() => (first = true));
+      await turn();
+      assert.equal(first, true, "called back");
+      assert.deepEqual(writes, [8192], "no empty write was made to learn it");
+
+      conn.write([Buffer.alloc(8 << 20, 2)]); // more than the kernel takes while the peer reads nothing
+      assert.ok(socket.writableLength > 0, "part of the write waits in the socket");
+      let second = false;
+      conn.onFlushed(() => (second = true));
+      await turn();
+      assert.equal(second, false, "not before the queued bytes are in the kernel");
+      for (const p of peers) p.resume();
+      const deadline = Date.now() + 20_000;
+      while (!second && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(second, true, "called back once the peer read the rest");
+    } finally {
+      socket?.destroy();
       server.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -326,7 +326,10 @@ export class Connection extends EventEmitter<Events> {
     const done = waiters.length === 0 ? undefined : () => { for (const cb of waiters) cb(); };
     const out = coalesce(pending);
     if (out.length === 0) {
-      if (done !== undefined) socket.write(EMPTY_CHUNK, done);
+      if (done === undefined) return;
+      // everything written so far is already in the kernel: no empty write (a syscall) to learn it
+      if (socket.writableLength === 0) process.nextTick(done);
+      else socket.write(EMPTY_CHUNK, done);
       return;
     }
     if (out.length > 1) socket.cork();
