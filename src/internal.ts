@@ -15,6 +15,7 @@ export { Controller } from "./controller/server.js";
 export { runController } from "./controller/main.js";
 export { TaskScheduler, type Job, type SchedulerHost } from "./controller/scheduler/task.js";
 export { MemoryDb } from "./controller/db/memory.js";
+export { CulledIds, CULLED_GENERATION } from "./controller/db/culled.js";
 export { SqliteDb } from "./controller/db/sqlite.js";
 export type { TaskRecord } from "./controller/db/record.js";
 export { partitionSizes, chunkSizes, concatParts } from "./client/sequences.js";

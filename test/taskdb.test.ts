@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Cluster, type Client } from "tsparallel";
-import { encodeFrames, MemoryDb, type TaskRecord } from "tsparallel/internal";
+import { randomUUID } from "node:crypto";
+import { CULLED_GENERATION, CulledIds, encodeFrames, MemoryDb, type TaskRecord } from "tsparallel/internal";
 import { startCluster, type Running } from "./helpers.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -80,6 +81,38 @@ describe("task database (in memory)", () => {
     assert.ok(db.size <= 100, `${db.size} records kept`);
     // a scan of the pending records on every add or update would read ~n²/2 = 2e8 times
     assert.ok(reads < 20 * n, `${reads} reads for ${n} records`);
+  });
+});
+
+describe("culled ids", () => {
+  it("remember at least the last generation of ids, in a bounded table, without false matches", () => {
+    const generation = 100_000;
+    const culled = new CulledIds(generation);
+    const ids = Array.from({ length: 2.5 * generation }, () => randomUUID());
+    for (const id of ids) culled.add(id);
+    for (const id of ids.slice(-generation)) assert.ok(culled.has(id), `${id} is remembered`);
+    assert.ok(culled.size <= 2 * generation, `${culled.size} ids held`);
+    assert.ok(culled.bytes <= 2 * (1 << 18) * 8, `${culled.bytes} bytes of tables`); // 2 generations of at most 2^18 slots of 8 B
+    const oldest = ids.slice(0, generation / 2).filter((id) => culled.has(id)).length;
+    assert.equal(oldest, 0, "the oldest generation was forgotten");
+    const strangers = Array.from({ length: 200_000 }, () => randomUUID()).filter((id) => culled.has(id)).length;
+    assert.equal(strangers, 0, "no id that was never added matches");
+    culled.add(ids.at(-1)!);
+    assert.ok(culled.size <= 2 * generation, "adding an id again does not count it twice");
+    assert.throws(() => new CulledIds(0), /generation must be an integer >= 1/);
+  });
+
+  it("a record culled just before the 100 000th cull still answers 'culled' after it (the old set was emptied there)", () => {
+    const db = new MemoryDb({ recordLimit: 10, cullFraction: 0.5 });
+    const n = 100_100;
+    for (const i of range(n)) {
+      db.add(pending(`t${i}`));
+      db.update(`t${i}`, done);
+    }
+    assert.ok(db.size <= 10);
+    for (const id of ["t0", "t99990", "t100050"]) assert.throws(() => db.get(id), /has been culled/, id);
+    assert.throws(() => db.get("never"), /No such message/);
+    assert.ok(CULLED_GENERATION >= 250_000, "a controller remembers at least 250 000 culled ids");
   });
 });
 

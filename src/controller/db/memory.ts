@@ -1,12 +1,13 @@
 /**
  * The in-memory task database, with culling: past `recordLimit` finished records or `sizeLimit`
  * bytes of buffers, the records that finished longest ago go (a culled id answers "has been
- * culled"). Over the byte limit, the buffers of large finished records go first, their metadata
+ * culled": at least the last 250 000 culled ids are remembered, see culled.ts). Over the byte limit, the buffers of large finished records go first, their metadata
  * stays. Pending tasks are never culled and do not count against `recordLimit`.
  *
  * Culling costs O(1) per record however many tasks are pending: it walks only finished records,
  * kept in the order they finished.
  */
+import { CulledIds } from "./culled.js";
 import { compileQuery, type Query } from "./query.js";
 import { KeyError, patchRecord, recordBytes, stripBuffers, type RecordKey, type TaskRecord } from "./record.js";
 
@@ -42,7 +43,7 @@ export interface MemoryDbOptions {
 
 export class MemoryDb implements TaskDb {
   readonly #records = new Map<string, TaskRecord>(); // insertion order = submission order
-  readonly #culled = new Set<string>();
+  readonly #culled = new CulledIds();
   /** Finished records, in the order they finished: what culling may take. */
   readonly #finished = new Set<string>();
   /** Finished records whose buffers (64 KB or more) could still be dropped. */
@@ -148,6 +149,5 @@ export class MemoryDb implements TaskDb {
       this.#heavy.delete(id);
       this.#culled.add(id);
     }
-    if (this.#culled.size > 100_000) this.#culled.clear();
   }
 }
