@@ -1,8 +1,9 @@
 /**
  * The in-memory task database, with culling: past `recordLimit` finished records or `sizeLimit`
  * bytes of buffers, the records that finished longest ago go (a culled id answers "has been
- * culled": at least the last 250 000 culled ids are remembered, see culled.ts). Over the byte limit, the buffers of large finished records go first, their metadata
- * stays. Pending tasks are never culled and do not count against `recordLimit`.
+ * culled": at least the last 250 000 culled ids are remembered, see culled.ts). Over the byte
+ * limit, the buffers of large finished records go first, their metadata stays. Pending tasks are
+ * never culled and do not count against `recordLimit`.
  *
  * Culling costs O(1) per record however many tasks are pending: it walks only finished records,
  * kept in the order they finished.
