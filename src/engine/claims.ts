@@ -15,6 +15,8 @@
  * here again later (a retry), and the task would never run.
  */
 
+import { idHash } from "../protocol/idhash.js";
+
 const LOCK = 0;
 /** Next slot of the started ring. */
 const STARTED_NEXT = 1;
@@ -125,7 +127,7 @@ export class TaskClaims {
   }
 
   #locked<T>(msgId: string, fn: (a: number, b: number, w: Int32Array) => T): T {
-    const [a, b] = hash(msgId);
+    const [a, b] = idHash(msgId);
     this.#lock();
     try {
       return fn(a, b, this.#w);
@@ -142,16 +144,4 @@ export class TaskClaims {
   #unlock(): void {
     Atomics.store(this.#w, LOCK, 0);
   }
-}
-
-/** Two 32-bit FNV-1a hashes of the id (different offsets); never both zero (an empty slot). */
-function hash(s: string): [number, number] {
-  let a = 0x811c9dc5;
-  let b = 0x050c5d1f;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
-  }
-  return a === 0 && b === 0 ? [1, 0] : [a | 0, b | 0];
 }

@@ -7,9 +7,10 @@
  * the newest holds `generation` ids it becomes the old one and the one before it goes. The last
  * `generation` ids culled are always remembered; a full generation's table takes 4 MB.
  *
- * Two different ids share a hash with odds of about n / 2^64: the price would be a wrong word in an
- * error message ("culled" for an id never seen).
+ * Two different ids share a hash (`idHash`, the engine's claims use it too) with odds of about
+ * n / 2^64: the price would be a wrong word in an error message ("culled" for an id never seen).
  */
+import { idHash } from "../../protocol/idhash.js";
 
 /** Ids remembered per generation, by default. */
 export const CULLED_GENERATION = 250_000;
@@ -29,13 +30,13 @@ export class CulledIds {
       this.#previous = this.#current;
       this.#current = new HashTable();
     }
-    this.#current.add(hashLo(id), hashHi(id));
+    const [a, b] = idHash(id);
+    this.#current.add(a, b);
   }
 
   has(id: string): boolean {
-    const lo = hashLo(id);
-    const hi = hashHi(id);
-    return this.#current.has(lo, hi) || (this.#previous?.has(lo, hi) ?? false);
+    const [a, b] = idHash(id);
+    return this.#current.has(a, b) || (this.#previous?.has(a, b) ?? false);
   }
 
   /** Ids held (both generations). */
@@ -49,23 +50,9 @@ export class CulledIds {
   }
 }
 
-/** FNV-1a over the UTF-16 code units, 32 bits. */
-function hashLo(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** A second, independent 32 bits: another basis and multiplier, and the length mixed in. */
-function hashHi(s: string): number {
-  let h = 0x9e3779b9 ^ s.length;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x5bd1e995) ^ (h >>> 15);
-  return h >>> 0;
-}
-
-/** Open addressing with linear probing over (lo, hi) pairs; (0, 0) marks an empty slot. At most half full. */
+/** Open addressing with linear probing over (a, b) pairs (never both zero); (0, 0) marks an empty slot. At most half full. */
 class HashTable {
-  #slots = new Uint32Array(2 * 1024);
+  #slots = new Int32Array(2 * 1024);
   #mask = 1024 - 1;
   size = 0;
 
@@ -73,45 +60,42 @@ class HashTable {
     return this.#slots.byteLength;
   }
 
-  add(lo: number, hi: number): void {
-    if (lo === 0 && hi === 0) hi = 1;
+  add(a: number, b: number): void {
     if (2 * (this.size + 1) > this.#mask + 1) this.#grow();
-    if (this.#put(this.#slots, this.#mask, lo, hi)) this.size += 1;
+    if (put(this.#slots, this.#mask, a, b)) this.size += 1;
   }
 
-  has(lo: number, hi: number): boolean {
-    if (lo === 0 && hi === 0) hi = 1;
-    const slots = this.#slots;
-    for (let i = (lo ^ (hi >>> 7)) & this.#mask; ; i = (i + 1) & this.#mask) {
-      const a = slots[2 * i]!;
-      const b = slots[2 * i + 1]!;
-      if (a === lo && b === hi) return true;
-      if (a === 0 && b === 0) return false;
-    }
-  }
-
-  /** Put a pair in; false when it was there already. */
-  #put(slots: Uint32Array, mask: number, lo: number, hi: number): boolean {
-    for (let i = (lo ^ (hi >>> 7)) & mask; ; i = (i + 1) & mask) {
-      const a = slots[2 * i]!;
-      const b = slots[2 * i + 1]!;
-      if (a === lo && b === hi) return false;
-      if (a === 0 && b === 0) {
-        slots[2 * i] = lo;
-        slots[2 * i + 1] = hi;
-        return true;
-      }
-    }
+  has(a: number, b: number): boolean {
+    const i = probe(this.#slots, this.#mask, a, b);
+    return this.#slots[2 * i] !== 0 || this.#slots[2 * i + 1] !== 0;
   }
 
   #grow(): void {
     const old = this.#slots;
     const mask = 2 * (this.#mask + 1) - 1;
-    const slots = new Uint32Array(2 * (mask + 1));
+    const slots = new Int32Array(2 * (mask + 1));
     for (let i = 0; i < old.length; i += 2) {
-      if (old[i] !== 0 || old[i + 1] !== 0) this.#put(slots, mask, old[i]!, old[i + 1]!);
+      if (old[i] !== 0 || old[i + 1] !== 0) put(slots, mask, old[i]!, old[i + 1]!);
     }
     this.#slots = slots;
     this.#mask = mask;
   }
+}
+
+/** The slot holding (a, b), or the empty slot where it would go. */
+function probe(slots: Int32Array, mask: number, a: number, b: number): number {
+  for (let i = (a ^ (b >>> 7)) & mask; ; i = (i + 1) & mask) {
+    const x = slots[2 * i]!;
+    const y = slots[2 * i + 1]!;
+    if ((x === a && y === b) || (x === 0 && y === 0)) return i;
+  }
+}
+
+/** Put a pair in; false when it was there already. */
+function put(slots: Int32Array, mask: number, a: number, b: number): boolean {
+  const i = probe(slots, mask, a, b);
+  if (slots[2 * i] !== 0 || slots[2 * i + 1] !== 0) return false;
+  slots[2 * i] = a;
+  slots[2 * i + 1] = b;
+  return true;
 }
