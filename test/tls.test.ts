@@ -101,6 +101,22 @@ describe("tls - a cluster with tls: true", () => {
     }
   });
 
+  it("8 MB both ways through the controller over TLS (a client without direct links), passed on while it arrives", async () => {
+    const rc = await Client.connect({ connectionFile: r.cluster.connectionFile, transport: "tcp", timeout: 20, direct: false });
+    try {
+      const data = Float64Array.from({ length: 1_000_000 }, (_, i) => i * 0.25);
+      const dv = rc.directView(0);
+      const before = (await rc.controllerStats()).passedOn.messages;
+      const pushed = dv.push({ viaController: data });
+      await pushed.get(30);
+      assert.equal(pushed.sent, true);
+      assert.deepEqual(await dv.pull("viaController").get(30), data);
+      assert.ok((await rc.controllerStats()).passedOn.messages >= before + 2, "both went through the controller, passed on while they arrived");
+    } finally {
+      await rc.close();
+    }
+  });
+
   it("a relay in the middle sees no payload (without TLS it does: the same check on a plain cluster)", async () => {
     const encrypted = await throughRelay(r.cluster, "relay-tls");
     assert.ok(encrypted.length > 1000, "the relay carried the traffic");
