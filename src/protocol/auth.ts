@@ -9,6 +9,7 @@
  * it never reads the buffers — and the receiving end checks the buffers end to end.
  */
 import { type CipherChaCha20Poly1305, createCipheriv, createHash, createHmac, hash, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { RecentKeys } from "./recent.js";
 
 const AUTH_VERSION = 1;
 const MODE_INLINE = 0;
@@ -247,68 +248,32 @@ function copyInto(dest: Buffer, src: Uint8Array, at: number): number {
 }
 
 /**
- * Replay protection: the signatures seen recently, in two generations of fixed-size hash tables, so
- * memory stays bounded (8 bytes per slot, nothing for the GC to trace) and a signature is
- * remembered for at least `capacity` messages. A MAC's bytes are uniformly random: 64 of its bits
- * are the key and 32 more pick the slot. Two different signatures share a key with probability
+ * Replay protection: the signatures seen recently, so that a message sent again is refused. A
+ * signature is remembered for at least `capacity` messages after it, in bounded memory (RecentKeys:
+ * two generations, 8 bytes per slot, nothing for the GC to trace). A MAC's bytes are uniformly
+ * random: its first 64 bits are the key. Two different signatures share a key with probability
  * 2^-64 per pair, so a fresh message is mistaken for a replay about once in 10^14 messages.
  */
 export class DigestHistory {
-  #current: Uint32Array;
-  #previous: Uint32Array;
-  #count = 0;
-  readonly #capacity: number;
-  readonly #mask: number;
+  readonly #seen: RecentKeys;
 
   constructor(capacity = 65_536) {
-    this.#capacity = capacity;
-    const slots = 2 ** Math.ceil(Math.log2(Math.max(2, capacity * 2))); // at most half full
-    this.#mask = slots - 1;
-    this.#current = new Uint32Array(2 * slots);
-    this.#previous = new Uint32Array(2 * slots);
+    this.#seen = new RecentKeys(capacity);
   }
 
-  /** Record a signature (at least 12 bytes of a MAC); false if it was seen before (a replay). */
+  /** Record a signature (at least 8 bytes of a MAC); false if it was seen before (a replay). */
   add(digest: Uint8Array): boolean {
-    if (digest.length < 12) throw new RangeError("a digest has at least 12 bytes");
-    const hi = word(digest, 0);
-    const lo = word(digest, 4) || 1; // (0, 0) marks an empty slot
-    const start = word(digest, 8) & this.#mask;
-    if (this.#find(this.#previous, hi, lo, start) >= 0) return false;
-    const at = this.#find(this.#current, hi, lo, start);
-    if (at >= 0) return false;
-    const table = this.#current;
-    table[-at - 1] = hi;
-    table[-at] = lo;
-    if (++this.#count >= this.#capacity) {
-      // the older generation is forgotten; its table is reused, emptied, for the new one
-      const old = this.#previous;
-      this.#previous = table;
-      old.fill(0);
-      this.#current = old;
-      this.#count = 0;
-    }
-    return true;
-  }
-
-  /** The key's index in `table` (>= 0), or -(index of the empty slot where it would go) - 1. */
-  #find(table: Uint32Array, hi: number, lo: number, start: number): number {
-    for (let slot = start; ; slot = (slot + 1) & this.#mask) {
-      const i = 2 * slot;
-      const h = table[i]!;
-      const l = table[i + 1]!;
-      if (h === hi && l === lo) return i;
-      if (l === 0 && h === 0) return -i - 1;
-    }
+    if (digest.length < 8) throw new RangeError("a digest has at least 8 bytes");
+    // (0, 0) marks an empty slot
+    return this.#seen.add(word(digest, 0), word(digest, 4) || 1);
   }
 
   clear(): void {
-    this.#current.fill(0);
-    this.#previous.fill(0);
-    this.#count = 0;
+    this.#seen.clear();
   }
 }
 
+/** A little-endian 32-bit word, signed (as RecentKeys stores it). */
 function word(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+  return b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
 }
