@@ -285,4 +285,63 @@ describe("lbview", () => {
       assert.equal(counts[1], 1);
     });
   });
+
+  describe("replies over direct links", () => {
+    const overLinks = async (c: Client = rc) => (await c.controllerStats()).answeredOverLinks;
+
+    it("a successful task's reply comes straight from its engine; the controller still records and schedules it", async () => {
+      await lv.map((x: number) => x, range(6)); // opens this client's links to the engines
+      await sleep(200);
+      const before = await overLinks();
+      const amr = lv.map((x: number) => x * 3, range(50), { chunksize: 1 });
+      assert.deepEqual(await amr.get(30), range(50).map((x) => x * 3));
+      await until(async () => (await overLinks()) === before + 50, 10_000, "the engines' reports of the 50 tasks");
+      const other = await r.cluster.connectClient();
+      try {
+        assert.deepEqual(await other.getResult(amr.msgIds[7]!).get(30), [21], "the controller's record has the reply");
+        const [record] = await other.dbQuery({ msgId: amr.msgIds[49]! }, ["completed", "engineId"]);
+        assert.ok(record?.completed instanceof Date && typeof record.engineId === "number", "recorded as finished on an engine");
+      } finally {
+        await other.close();
+      }
+      const status = await rc.queueStatus();
+      assert.equal(status.unassigned, 0);
+    });
+
+    it("a task that prints, one that fails and one with a large result come through the controller, output before the reply", async () => {
+      const before = await overLinks();
+      const printing = lv.apply((x: number) => {
+        console.log(`printed ${x}`);
+        return x;
+      }, 4);
+      assert.equal(await printing.get(30), 4);
+      assert.equal(printing.stdout, "printed 4\n", "the output arrived before the reply");
+      await assert.rejects(lv.apply(() => { throw new RangeError("no"); }).get(30), (err: RemoteError) => err.ename === "RangeError");
+      const large = lv.apply((n: number) => new Float64Array(n).fill(1.5), 100_000); // 800 KB
+      const got = (await large.get(30)) as Float64Array;
+      assert.equal(got.length, 100_000);
+      await sleep(100);
+      assert.equal(await overLinks(), before, "none of the three took a link");
+      const other = await r.cluster.connectClient();
+      try {
+        const fetched = (await other.getResult(large.msgIds[0]!).get(30)) as Float64Array;
+        assert.equal(fetched.length, 100_000, "the record keeps the large result whole");
+        assert.equal(fetched[99_999], 1.5);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it("a client without direct links gets every reply through the controller", async () => {
+      const plain = await r.cluster.connectClient({ direct: false });
+      try {
+        const before = await overLinks(plain);
+        assert.deepEqual(await plain.loadBalancedView().map((x: number) => x + 1, range(20)).get(30), range(20).map((x) => x + 1));
+        await sleep(100);
+        assert.equal(await overLinks(plain), before);
+      } finally {
+        await plain.close();
+      }
+    });
+  });
 });

@@ -67,6 +67,11 @@ export interface ControllerStats {
    * replies (docs/architecture.md).
    */
   passedOn: { messages: number; bytes: number };
+  /**
+   * Tasks sent through the controller (load-balanced ones, mostly) whose engine answered them
+   * straight to their client over its direct link, and told the controller in its next report.
+   */
+  answeredOverLinks: number;
 }
 
 /** Events a Client emits: engines arriving and leaving, task output as it arrives, connection changes. */

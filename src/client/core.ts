@@ -91,6 +91,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   readonly #viaLink = new Map<string, EngineLink>();
   /** Target engine of each direct task still outstanding. */
   readonly #directEngine = new Map<string, number>();
+  /** Engines came or went since the links were last opened for load-balanced tasks. */
+  #linksWanted = true;
   /** Tasks of others (getResult) or re-runs we wait for. */
   readonly #watching = new Set<string>();
 
@@ -138,6 +140,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
 
   /** The controller's engine table, as of its connection_reply. */
   #applyEngineTable(content: Json): void {
+    this.#linksWanted = true;
     this.engines.clear();
     for (const [id, uuid] of Object.entries((content.engines ?? {}) as Record<string, string>)) this.engines.set(Number(id), uuid);
     this.hosts.clear();
@@ -156,6 +159,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.#track(state, req, sent);
     const msg = { header, metadata: req.metadata, content: req.content, buffers: req.buffers, texts: req.texts };
     if (req.metadata.route === "direct") this.#directEngine.set(state.msgId, Number(req.metadata.engine));
+    else if (this.#linksWanted) this.#openLinks();
     const link = this.#opts.direct !== false && req.metadata.route === "direct" ? this.#linkFor(Number(req.metadata.engine)) : null;
     if (link !== null) {
       this.#viaLink.set(state.msgId, link);
@@ -164,6 +168,18 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       this.#viaController(encodeMessage(this.#auth, msg), state);
     }
     return state;
+  }
+
+  /**
+   * Open a link to every engine on this host: an engine answers a load-balanced task over its
+   * client's link when it can (one hop instead of two back), and the controller still schedules and
+   * records it. Done once, and again when engines come and go; tasks sent meanwhile are answered
+   * through the controller.
+   */
+  #openLinks(): void {
+    this.#linksWanted = false;
+    if (this.#opts.direct === false) return;
+    for (const id of this.hosts.keys()) this.#linkFor(id);
   }
 
   /** The engine a direct task of ours was sent to, or null. */
@@ -252,6 +268,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       case "registration_notification":
         this.engines.set(Number(msg.content.id), String(msg.content.uuid));
         this.#links.forget(Number(msg.content.id));
+        this.#linksWanted = true;
         this.hosts.set(Number(msg.content.id), {
           pid: Number(msg.content.pid), hostname: String(msg.content.hostname),
           direct: typeof msg.content.direct === "string" ? msg.content.direct : null,
@@ -262,6 +279,10 @@ export class ClientCore extends EventEmitter<CoreEvents> {
         this.engines.delete(Number(msg.content.id));
         this.hosts.delete(Number(msg.content.id));
         this.#links.forget(Number(msg.content.id));
+        // a load-balanced task the engine answered over our link is in the controller's record by
+        // now (its report came before the engine's end); if the answer itself was lost with the
+        // engine, the record has it
+        if (this.outstanding.size > 0) this.#catchUp().catch((err: Error) => this.#log.warn("catch-up after an engine left failed", { error: err.message }));
         this.emit("engineUnregistered", Number(msg.content.id), String(msg.content.uuid));
         return;
       case "hub_result":

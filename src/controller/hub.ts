@@ -59,6 +59,8 @@ export class Hub {
   readonly #arrivingFrom = new WeakMap<Job, Connection>();
   /** Large messages passed on while they arrived, and their bytes (stats). */
   readonly passOnStats = { messages: 0, bytes: 0 };
+  /** Tasks that came through here and were answered over their client's direct link (stats). */
+  #answeredOverLinks = 0;
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
@@ -158,6 +160,7 @@ export class Hub {
       early: { ...this.scheduler.earlyStats, limits: Object.fromEntries(this.engines.ids().map((id) => [String(id), this.scheduler.earlyLimit(id)])) },
       dropped: this.#opts.stats.toJSON(), droppedTotal: this.#opts.stats.total,
       passedOn: { ...this.passOnStats },
+      answeredOverLinks: this.#answeredOverLinks,
     };
   }
 
@@ -595,10 +598,39 @@ export class Hub {
     const buffers = msg.buffers;
     for (const d of done) {
       const [at] = (d.buffers as [number, number]) ?? [0, 0];
-      const request = buffers[at];
-      const reply = buffers[at + 1];
-      if (request !== undefined && reply !== undefined) this.#directDone(entry, d, request, reply);
+      // a task that came through here has only its reply in the report; a direct one, request and reply
+      const first = buffers[at];
+      const second = buffers[at + 1];
+      if (first === undefined) continue;
+      if (d.via === "link") this.#answeredOverLink(entry, d, first);
+      else if (second !== undefined) this.#directDone(entry, d, first, second);
     }
+  }
+
+  /**
+   * A task that came through here, answered over its client's direct link (a load-balanced one,
+   * or a direct one sent this way): recorded and scheduled as if its reply had come through here,
+   * and not passed on. The engine sends only final, whole successes that way.
+   */
+  #answeredOverLink(entry: EngineEntry, d: Json, reply: Buffer): void {
+    const msgId = String(d.msg_id);
+    if (!this.db.has(msgId)) return;
+    const record = this.db.get(msgId);
+    if (record.status !== null) return;
+    if (record.queue === "task") {
+      // a task taken back from this engine is not run there (it claims each task before it runs it)
+      if (this.scheduler.finished(msgId, entry.id, true, [reply]) === "unknown") {
+        this.#opts.stats.count("report of a task the engine no longer held");
+        return;
+      }
+    } else {
+      entry.direct.delete(msgId);
+    }
+    entry.completed += 1;
+    this.#answeredOverLinks += 1;
+    this.#finish(record, directOutcome(d, reply), [retain(reply)]);
+    this.#notifyWatchers(record);
+    this.scheduler.taskDone(msgId);
   }
 
   #directDone(entry: EngineEntry, d: Json, request: Buffer, reply: Buffer): void {

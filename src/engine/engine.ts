@@ -13,7 +13,7 @@ import type { ConnectionInfo } from "../protocol/connfile.js";
 import { DropStats, type Connection } from "../protocol/connection.js";
 import { dial, type Transport } from "../protocol/dial.js";
 import type { Logger } from "../protocol/log.js";
-import { encodeMessage, makeHeader, type Header, type Incoming, type Json } from "../protocol/messages.js";
+import { encodeMessage, makeHeader, type Header, type Incoming, type Json, type OutMessage } from "../protocol/messages.js";
 import { unpack } from "../protocol/serialize.js";
 import { isoMicro } from "../protocol/time.js";
 import { rewriteCell, transpileTs } from "./cell.js";
@@ -22,7 +22,7 @@ import { OutputCapture, type StreamName } from "./output.js";
 import { interruptedError, taskError } from "./errors.js";
 import { startSentinel } from "./sentinel.js";
 import { TaskClaims } from "./claims.js";
-import { DirectReport, LinkServer } from "./links.js";
+import { DirectReport, LinkServer, RECORD_BUFFER_LIMIT } from "./links.js";
 import { isThenable, mapChunk, packValue, resolveFunction, reviveArgs } from "./calls.js";
 import { Reclaimer } from "./reclaim.js";
 import { dirname, join } from "node:path";
@@ -394,14 +394,36 @@ export class Engine {
     const { msg, link } = running.task;
     const metadata = { status, started, engine: this.uuid, engine_id: this.id, dependencies_met: true };
     const reply = { header: makeHeader(msg.msgType.replace(/_request$/, "_reply"), this.#session), parent: msg.header, content, buffers, metadata };
+    if (link === null) return this.#replyToController(running, reply, { status, started, date: reply.header.date });
+    const chunks = encodeMessage(this.#auth, reply);
+    if (link.open) link.write(chunks);
+    else this.#conn?.write(chunks); // the link is gone: the controller passes it on
+    this.#report.done(msg, chunks, { status, started, date: reply.header.date }, running.stdout, running.stderr);
+  }
+
+  /**
+   * Answer a task that came through the controller. A load-balanced task of a client with a direct
+   * link to this engine is answered over that link, one hop instead of two, when the answer is
+   * final and whole: it succeeded (a failure may be retried elsewhere), printed nothing (its output
+   * went through the controller, and must not arrive after its reply) and is small enough for the
+   * controller's record to keep all of it. The controller learns of it from the report.
+   */
+  #replyToController(running: Running, reply: OutMessage, outcome: { status: string; started: string | null; date: string }): void {
+    const { msg } = running.task;
+    const link = outcome.status === "ok" && running.stdout.length === 0 && running.stderr.length === 0 ? (this.#links?.client(msg.header.session) ?? null) : null;
     if (link === null) {
       this.#conn?.send(reply);
       return;
     }
     const chunks = encodeMessage(this.#auth, reply);
-    if (link.open) link.write(chunks);
-    else this.#conn?.write(chunks); // the link is gone: the controller passes it on
-    this.#report.done(msg, chunks, { status, started, date: reply.header.date }, running.stdout, running.stderr);
+    let size = 0;
+    for (const c of chunks) size += c.byteLength;
+    if (size > RECORD_BUFFER_LIMIT || this.#conn === null || !this.#conn.open) {
+      this.#conn?.write(chunks);
+      return;
+    }
+    link.write(chunks);
+    this.#report.answered(msg.header.msg_id, chunks, size, outcome);
   }
 
   #engineInfo(method: Method): Json {

@@ -35,6 +35,8 @@ export class LinkServer {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   readonly #session = randomUUID();
+  /** The open link of each client session: a load-balanced task's reply can take it (see `Engine.#reply`). */
+  readonly #clients = new Map<string, Connection>();
 
   private constructor(opts: LinkServerOptions) {
     this.#opts = opts;
@@ -60,6 +62,13 @@ export class LinkServer {
     return server;
   }
 
+  /** The open link of the client whose session this is, if it has one. */
+  client(session: unknown): Connection | null {
+    if (typeof session !== "string") return null;
+    const conn = this.#clients.get(session);
+    return conn !== undefined && conn.open ? conn : null;
+  }
+
   close(): void {
     this.#server.close();
     for (const s of this.#sockets) s.destroy();
@@ -74,10 +83,16 @@ export class LinkServer {
     const { auth, history, stats, log } = this.#opts;
     const conn = new Connection(socket, { auth, history, verifyBuffers: true, log, stats, reader });
     conn.on("message", (m) => this.#opts.onMessage(m, conn));
-    conn.on("close", () => this.#opts.onClose(conn));
+    conn.on("close", () => {
+      if (this.#clients.get(conn.hello?.session ?? "") === conn) this.#clients.delete(conn.hello!.session);
+      this.#opts.onClose(conn);
+    });
     conn.accept(this.#session, 10_000, { engine_uuid: this.#opts.uuid }).then(
       (hello) => {
-        if (hello.role === "client") return;
+        if (hello.role === "client") {
+          if (conn.open && typeof hello.session === "string") this.#clients.set(hello.session, conn);
+          return;
+        }
         stats.count("direct link from a non-client");
         conn.close(true);
       },
@@ -87,7 +102,7 @@ export class LinkServer {
 }
 
 /** Direct-link messages larger than this reach the controller's record without their buffers (a copy would double their cost). */
-const RECORD_BUFFER_LIMIT = 256 * 1024;
+export const RECORD_BUFFER_LIMIT = 256 * 1024;
 const REPORT_INTERVAL_MS = 20;
 const REPORT_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -104,6 +119,7 @@ export class DirectReport {
   #buffers: Buffer[] = [];
   #bytes = 0;
   #timer: NodeJS.Timeout | null = null;
+  #soon = false;
 
   constructor(conn: () => Connection | null) {
     this.#conn = conn;
@@ -129,6 +145,26 @@ export class DirectReport {
     if (this.#bytes > REPORT_MAX_BYTES) this.flush();
     else this.#schedule();
   }
+
+  /**
+   * A load-balanced task answered over its client's link: the controller's scheduler learns of it
+   * with the engine's other answers of this turn, in one message sent as the turn ends (it frees
+   * this engine for the next task), and records the reply's bytes.
+   */
+  answered(msgId: string, reply: readonly Uint8Array[], size: number, outcome: { status: string; started: string | null; date: string }): void {
+    const rep = forRecord(reply, size);
+    this.#done.push({ msg_id: msgId, status: outcome.status, started: outcome.started, date: outcome.date, via: "link", buffers: [this.#buffers.length, 1] });
+    this.#buffers.push(rep);
+    this.#bytes += rep.byteLength;
+    if (this.#soon) return;
+    this.#soon = true;
+    process.nextTick(this.#flushSoon);
+  }
+
+  readonly #flushSoon = (): void => {
+    this.#soon = false;
+    this.flush();
+  };
 
   /**
    * Report arrivals now, handed to the socket at once: a task is about to run while others wait
