@@ -46,6 +46,26 @@ describe("engine death - locally launched", () => {
     assert.equal(await rc.directView(0).apply(() => "still here"), "still here");
     assert.equal(await rc.loadBalancedView().apply(() => "balanced"), "balanced");
   });
+
+  it("a load-balanced answer sent over the client's link and lost with its engine still arrives, from the controller's record", async () => {
+    const { rc } = r;
+    const hold = (on: boolean) => (rc as unknown as Record<symbol, (on: boolean) => void>)[Symbol.for("tsparallel.holdLinks")]!(on);
+    const lv = rc.loadBalancedView([0]);
+    assert.equal(await lv.apply(() => "link open"), "link open"); // the first task opens the links
+    await sleep(200);
+    const before = (await rc.controllerStats()).answeredOverLinks;
+    hold(true); // what engine 0 answers over the link now stays in the socket, unread
+    try {
+      const ar = lv.apply((x: number) => x * 7, 6);
+      await until(async () => (await rc.controllerStats()).answeredOverLinks === before + 1, 10_000, "engine 0's report of the task");
+      assert.equal(ar.ready(), false, "the answer is on the held link");
+      process.kill(rc.hosts.get(0)!.pid, "SIGKILL");
+      assert.equal(await ar.get(20), 42, "filled from the controller's record when the engine left");
+      assert.equal(ar.engineId, 0);
+    } finally {
+      hold(false);
+    }
+  });
 });
 
 describe("engine death - heartbeats", () => {

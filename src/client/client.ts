@@ -333,6 +333,11 @@ export class Client extends EventEmitter<ClientEvents> {
   [Symbol.for("tsparallel.dropConnection")](): void {
     this.#core.dropConnection();
   }
+
+  /** Internal: stop reading the direct links to engines, or go on (for tests of answers lost on a link). */
+  [Symbol.for("tsparallel.holdLinks")](on: boolean): void {
+    this.#core.holdLinks(on);
+  }
 }
 
 function targetList(targets: Targets | undefined): number[] | null {

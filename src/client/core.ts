@@ -279,10 +279,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
         this.engines.delete(Number(msg.content.id));
         this.hosts.delete(Number(msg.content.id));
         this.#links.forget(Number(msg.content.id));
-        // a load-balanced task the engine answered over our link is in the controller's record by
-        // now (its report came before the engine's end); if the answer itself was lost with the
-        // engine, the record has it
-        if (this.outstanding.size > 0) this.#catchUp().catch((err: Error) => this.#log.warn("catch-up after an engine left failed", { error: err.message }));
+        this.#afterEngineLeft();
         this.emit("engineUnregistered", Number(msg.content.id), String(msg.content.uuid));
         return;
       case "hub_result":
@@ -403,9 +400,18 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     await this.close(new ControllerError(`lost the connection to the controller and could not reconnect within ${this.#opts.reconnectTimeout} s`));
   }
 
+  /**
+   * An engine left. A task of ours that went through the controller may have been answered over
+   * our link to that engine just before it went: the controller has its record (the engine's report
+   * came before its end), but if the answer itself was lost with the engine, only the record has it.
+   */
+  #afterEngineLeft(): void {
+    const ids = [...this.outstanding].filter((id) => !this.#viaLink.has(id));
+    this.#catchUp(ids).catch((err: Error) => this.#log.warn("catch-up after an engine left failed", { error: err.message }));
+  }
+
   /** After a reconnect: fetch replies that arrived while we were away. */
-  async #catchUp(): Promise<void> {
-    const ids = [...this.outstanding];
+  async #catchUp(ids = [...this.outstanding]): Promise<void> {
     if (ids.length === 0) return;
     const reply = await this.request("result_request", { msg_ids: ids });
     this.fillFromRecord(reply);
@@ -469,6 +475,11 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   /** Cut the controller connection as a network failure would (tests of reconnection). */
   dropConnection(): void {
     this.#conn?.socket.destroy();
+  }
+
+  /** Stop reading the direct links, or go on (tests of answers lost on a link). */
+  holdLinks(on: boolean): void {
+    this.#links.hold(on);
   }
 
   /** Close the connection; everything still pending fails with `reason`. */

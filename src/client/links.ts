@@ -68,6 +68,12 @@ export class EngineLink {
     this.#conn?.close();
   }
 
+  /** Stop reading from the engine, or go on (tests: what arrives meanwhile waits in the socket). */
+  hold(on: boolean): void {
+    if (on) this.#conn?.socket.pause();
+    else this.#conn?.socket.resume();
+  }
+
   #write(chunks: readonly Uint8Array[], state: TaskState): void {
     const conn = this.#conn!;
     conn.write(chunks);
@@ -158,6 +164,10 @@ export class EngineLinks {
   forget(engineId: number): void {
     this.#links.get(engineId)?.close();
     this.#links.delete(engineId);
+  }
+
+  hold(on: boolean): void {
+    for (const link of this.#links.values()) link.hold(on);
   }
 
   closeAll(): void {
