@@ -51,14 +51,20 @@ describe("engine death - locally launched", () => {
     const { rc } = r;
     const hold = (on: boolean) => (rc as unknown as Record<symbol, (on: boolean) => void>)[Symbol.for("tsparallel.holdLinks")]!(on);
     const lv = rc.loadBalancedView([0]);
-    assert.equal(await lv.apply(() => "link open"), "link open"); // the first task opens the links
+    const seven = (x: number) => x * 7;
+    assert.equal(await lv.apply(seven, 1), 7); // the first task opens the links; engine 0 compiles seven
     await sleep(200);
-    const before = (await rc.controllerStats()).answeredOverLinks;
     hold(true); // what engine 0 answers over the link now stays in the socket, unread
     try {
-      const ar = lv.apply((x: number) => x * 7, 6);
-      await until(async () => (await rc.controllerStats()).answeredOverLinks === before + 1, 10_000, "engine 0's report of the task");
-      assert.equal(ar.ready(), false, "the answer is on the held link");
+      // a task that took engine 0 over 1 ms (a collection, say) is answered through the controller: try again
+      let ar: ReturnType<typeof lv.apply> | null = null;
+      for (let attempt = 0; ar === null; attempt++) {
+        assert.ok(attempt < 5, "engine 0 answered over its link at least once in 5 tries");
+        const before = (await rc.controllerStats()).answeredOverLinks;
+        const candidate = lv.apply(seven, 6);
+        await until(async () => candidate.ready() || (await rc.controllerStats()).answeredOverLinks > before, 10_000, "engine 0's answer");
+        if (!candidate.ready()) ar = candidate; // answered over the held link, and reported
+      }
       process.kill(rc.hosts.get(0)!.pid, "SIGKILL");
       assert.equal(await ar.get(20), 42, "filled from the controller's record when the engine left");
       assert.equal(ar.engineId, 0);

@@ -273,7 +273,10 @@ export class Client extends EventEmitter<ClientEvents> {
     const ids = jobs === "all" ? null : jobIds(jobs);
     const busy = (ids ?? []).filter((id) => this.outstanding.has(id));
     if (busy.length > 0) throw new Error(`cannot purge outstanding tasks: ${busy.join(", ")}`);
-    await this.#core.request("purge_request", { msg_ids: ids ?? "all" });
+    // tasks finished here whose engine may not have reported them to the controller yet (answered
+    // over a direct link): the controller drops those when the report comes
+    const doneHere = (ids ?? []).filter((id) => (this.#core.metadata.get(id)?.status ?? null) !== null);
+    await this.#core.request("purge_request", { msg_ids: ids ?? "all", done_here: doneHere });
     for (const id of ids ?? [...this.#core.metadata.keys()]) {
       if (this.outstanding.has(id)) continue;
       this.#core.tasks.delete(id);

@@ -18,6 +18,9 @@ import { parseDependency } from "./scheduler/dependency.js";
 import type { SchemeName } from "./scheduler/schemes.js";
 import { TaskScheduler, type Job } from "./scheduler/task.js";
 
+/** How long a task purged before its engine reported it waits for that report (see `purgeWhenFinished`). */
+const PURGE_WAIT_MS = 60_000;
+
 export interface HubOptions {
   session: string;
   auth: Authenticator;
@@ -61,6 +64,12 @@ export class Hub {
   readonly passOnStats = { messages: 0, bytes: 0 };
   /** Tasks that came through here and were answered over their client's direct link (stats). */
   #answeredOverLinks = 0;
+  /**
+   * Tasks purged by their client while still pending or unknown here (their engine's report to
+   * come): dropped when they finish. Each waits at most PURGE_WAIT_MS (a report that never comes:
+   * the engine died first, and its tasks were failed here already, or were never known).
+   */
+  readonly #purgeOnFinish = new Map<string, number>();
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
@@ -395,9 +404,30 @@ export class Hub {
     const chunks = encodeMessage(this.#opts.auth, msg);
     this.#finish(record, outcomeOf(msg.header, metadata), chunks);
     const client = this.clients.get(record.clientSession);
-    if (client !== undefined) client.write(chunks);
+    if (client !== undefined) this.#writeBeforeDependents(client, chunks, record.msgId);
     this.#notifyWatchers(record);
     this.scheduler.taskDone(record.msgId);
+  }
+
+  /**
+   * Pass a reply to its client, handed to the socket at once when tasks wait for this one: the
+   * client then has it before any of them can be answered (one may run at once on an idle engine,
+   * and be answered over the client's direct link), as ipyparallel's scheduler orders them.
+   */
+  #writeBeforeDependents(client: Connection, raw: readonly Uint8Array[], msgId: string, src: Connection | null = null): void {
+    this.forward(client, raw, src);
+    if (this.scheduler.hasDependents(msgId)) client.flush();
+  }
+
+  /** Drop these pending tasks' records once they finish (see `purge` in queries.ts). */
+  purgeWhenFinished(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    const now = Date.now();
+    for (const [id, since] of this.#purgeOnFinish) {
+      if (now - since <= PURGE_WAIT_MS) break; // in insertion order: the rest are newer
+      this.#purgeOnFinish.delete(id);
+    }
+    for (const id of ids) this.#purgeOnFinish.set(id, now);
   }
 
   /** Record a task's end. The reply's header and metadata stay inside its raw bytes (read when asked for). */
@@ -410,6 +440,8 @@ export class Hub {
       received: now,
       replyRaw: retainAll(raw),
     });
+    // after this turn: what follows the end (watchers, dependants) still reads the record
+    if (this.#purgeOnFinish.size > 0 && this.#purgeOnFinish.delete(record.msgId)) setImmediate(() => this.db.drop([record.msgId]));
   }
 
   #schedulerHost() {
@@ -462,7 +494,7 @@ export class Hub {
     this.#finish(record, outcomeOf(header, metadata), raw);
     const client = this.clients.get(record.clientSession);
     const passed = parsed !== null && this.#passedOn.get(parsed) === client;
-    if (client !== undefined && !passed) this.forward(client, raw, parsed === null ? null : this.engines.byUuid(String(metadata.engine))?.conn ?? null);
+    if (client !== undefined && !passed) this.#writeBeforeDependents(client, raw, record.msgId, parsed === null ? null : this.engines.byUuid(String(metadata.engine))?.conn ?? null);
     this.#notifyWatchers(record);
     this.scheduler.taskDone(record.msgId);
   }

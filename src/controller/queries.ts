@@ -135,10 +135,23 @@ function purge(hub: Hub, content: Json): Json {
     const engines = new Set(content.engine_ids as number[]);
     ids = ids.concat(hub.db.find({ status: { $ne: null } }, recordField).filter((r) => r.engineId !== null && engines.has(r.engineId)).map((r) => r.msgId));
   }
+  // a task its client has finished may still be pending here: answered over the client's direct
+  // link, it is recorded when its engine's report comes, and dropped then
+  const doneThere = new Set(Array.isArray(content.done_here) ? (content.done_here as unknown[]) : []);
+  const later: string[] = [];
   for (const id of ids) {
-    if (hub.db.has(id) && hub.db.get(id).status === null) throw new RangeError(`cannot purge ${id}: it is still pending`);
+    // a direct task its engine has not reported at all yet is not known here either
+    if (!hub.db.has(id)) {
+      if (doneThere.has(id)) later.push(id);
+      continue;
+    }
+    if (hub.db.get(id).status !== null) continue;
+    if (!doneThere.has(id)) throw new RangeError(`cannot purge ${id}: it is still pending`);
+    later.push(id);
   }
-  hub.db.drop(ids);
+  hub.purgeWhenFinished(later);
+  const waiting = new Set(later);
+  hub.db.drop(waiting.size === 0 ? ids : ids.filter((id) => !waiting.has(id)));
   return { purged: ids.length };
 }
 

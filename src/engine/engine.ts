@@ -35,6 +35,14 @@ const HOLD_CHECK_MS = 50;
  * (or awaits) yields right after it, as every task did before.
  */
 const BURST_MS = 1;
+/**
+ * A load-balanced task that ran for longer than this is answered through the controller even when
+ * its client has a link here (see #replyToController): for such tasks the hop saved is a small part
+ * of the round trip, and a reply straight to a client wakes it at once, where the controller, which
+ * yields to busy engines, passes replies on when a core is free. Measured on 2 cores: 200 load-
+ * balanced tasks of 2.5 ms kept both engines busy ~4 % less when answered over the links.
+ */
+const LINK_REPLY_MAX_MS = 1;
 
 export interface EngineConfig {
   info: ConnectionInfo;
@@ -66,6 +74,8 @@ interface Running {
   interrupt: ((err: Error) => void) | null;
   stdout: string;
   stderr: string;
+  /** When it began to run (performance.now()); NaN for a task answered without running. */
+  since: number;
 }
 
 
@@ -341,7 +351,7 @@ export class Engine {
       if (task.link === null && this.#claims.isTakenBack(id)) return true; // it runs elsewhere; dropped when reached
       aborted.push(id);
       const content = { status: "aborted", ename: "TaskAborted", evalue: `task ${id} was aborted before it ran`, traceback: "", engine_info: this.#engineInfo(methodOf(task.msg)) };
-      this.#reply({ task, interrupt: null, stdout: "", stderr: "" }, "aborted", null, content, []);
+      this.#reply({ task, interrupt: null, stdout: "", stderr: "", since: Number.NaN }, "aborted", null, content, []);
       return false;
     });
     this.#send("abort_reply", msg.header, { status: "ok", aborted });
@@ -358,7 +368,7 @@ export class Engine {
     this.#reclaim.received(msg.size);
     const started = isoMicro();
     const method = methodOf(msg);
-    const running: Running = { task, interrupt: null, stdout: "", stderr: "" };
+    const running: Running = { task, interrupt: null, stdout: "", stderr: "", since: performance.now() };
     // the report timer cannot fire while user code computes: tell the controller about tasks waiting behind this one
     if (this.#queue.length > 0) this.#report.flushSeen();
     this.#current = running;
@@ -403,14 +413,16 @@ export class Engine {
 
   /**
    * Answer a task that came through the controller. A load-balanced task of a client with a direct
-   * link to this engine is answered over that link, one hop instead of two, when the answer is
-   * final and whole: it succeeded (a failure may be retried elsewhere), printed nothing (its output
-   * went through the controller, and must not arrive after its reply) and is small enough for the
-   * controller's record to keep all of it. The controller learns of it from the report.
+   * link to this engine is answered over that link, one hop instead of two, when the task was quick
+   * (LINK_REPLY_MAX_MS) and the answer is final and whole: it succeeded (a failure may be retried
+   * elsewhere), printed nothing (its output went through the controller, and must not arrive after
+   * its reply) and is small enough for the controller's record to keep all of it. The controller
+   * learns of it from the report.
    */
   #replyToController(running: Running, reply: OutMessage, outcome: { status: string; started: string | null; date: string }): void {
     const { msg } = running.task;
-    const link = outcome.status === "ok" && running.stdout.length === 0 && running.stderr.length === 0 ? (this.#links?.client(msg.header.session) ?? null) : null;
+    const quick = performance.now() - running.since <= LINK_REPLY_MAX_MS;
+    const link = quick && outcome.status === "ok" && running.stdout.length === 0 && running.stderr.length === 0 ? (this.#links?.client(msg.header.session) ?? null) : null;
     if (link === null) {
       this.#conn?.send(reply);
       return;

@@ -357,6 +357,11 @@ export class TaskScheduler {
     return result;
   }
 
+  /** Whether jobs wait for this task to finish. */
+  hasDependents(msgId: string): boolean {
+    return this.#graph.has(msgId);
+  }
+
   /** Any task (direct or load-balanced) finished: wake the jobs that depend on it. */
   taskDone(msgId: string): void {
     const waiters = this.#graph.get(msgId);
