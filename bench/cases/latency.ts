@@ -1,4 +1,4 @@
-/** L1, L2, L1 over TCP, and the L1-vs-payload curve for tsparallel. */
+/** L1, L2, L3, L1 over TCP, and the L1-vs-payload curve for tsparallel. */
 import type { Client } from "tsparallel";
 import type { CaseResult } from "../lib/peerio.ts";
 import { timeCalls } from "../lib/stats.ts";
@@ -19,6 +19,12 @@ export async function l1(rc: Client, o: LatencyOpts): Promise<CaseResult> {
 export async function l2(rc: Client, o: LatencyOpts): Promise<CaseResult> {
   const dv = rc.directView("all");
   return { ...(await timeCalls(() => dv.applySync((x: number) => x, 1), o.calls, o.warmup)) };
+}
+
+/** L3: `await rc.loadBalancedView().applySync((x) => x, 1)`, one at a time (the scheduler picks the engine). */
+export async function l3(rc: Client, o: LatencyOpts): Promise<CaseResult> {
+  const lv = rc.loadBalancedView();
+  return { ...(await timeCalls(() => lv.applySync((x: number) => x, 1), o.calls, o.warmup)) };
 }
 
 /** L1 on a cluster started with `transport: "tcp"`; {na: 1} when the option is refused. */

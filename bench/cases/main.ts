@@ -2,7 +2,7 @@
  * tsparallel peer: `node --import tsx bench/cases/main.ts CASES [--serve 1] [--calls N] [--warmup N]
  * [--n N] [--reps N] [--c1-tasks 200] [--c1-ms 2.5]` (protocol: bench/lib/peerio.ts).
  * One cluster of 2 engines is started once (S1 is that start, M1 its idle memory) and serves
- * L1,L2,T1,T2,D1,D2,C1 and the full-mode curves Kchunk (T1 vs chunksize) and Kpayload (L1 vs
+ * L1,L2,L3,T1,T2,D1,D2,C1 and the full-mode curves Kchunk (T1 vs chunksize) and Kpayload (L1 vs
  * payload size). L1tcp (transport "tcp") and Kengines (D1 vs engine count) start clusters of their own.
  * Uses only the public API of "tsparallel".
  */
@@ -10,7 +10,7 @@ import { drive, type CaseTable, type Driver } from "../lib/peerio.ts";
 import { clusterRss, startCluster, stopCluster, type Started } from "./cluster.ts";
 import { c1 } from "./cpu.ts";
 import { d1, d2, enginesCurve } from "./data.ts";
-import { l1, l1Tcp, l2, payloadCurve } from "./latency.ts";
+import { l1, l1Tcp, l2, l3, payloadCurve } from "./latency.ts";
 import { chunksizeCurve, t1, t2 } from "./throughput.ts";
 
 function table(s: Started, o: Record<string, number>): CaseTable {
@@ -18,6 +18,7 @@ function table(s: Started, o: Record<string, number>): CaseTable {
   return {
     L1: () => l1(s.rc, lat),
     L2: () => l2(s.rc, lat),
+    L3: () => l3(s.rc, lat),
     L1tcp: () => l1Tcp(lat),
     T1: () => t1(s.rc, o.n ?? 5000),
     T2: () => t2(s.rc, o.n ?? 5000),

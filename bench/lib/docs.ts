@@ -34,7 +34,9 @@ const METHOD = `## How it is measured
   \`/usr/bin/python3\`; workerpool uses \`workerType: "process"\`, piscina threads; tsparallel uses
   only its public API (\`bench/cases/\`). Everything is bound to 127.0.0.1.
 - L1 / L2: one call at a time (ipp \`rc[0].apply_sync\` / \`rc[:]\`, dask \`submit(...).result()\`
-  — for L2 one submit per worker, then gather —, pools one awaited task). T1: load-balanced map with
+  — for L2 one submit per worker, then gather —, pools one awaited task). L3: the same through the
+  load-balanced view (ipp \`load_balanced_view().apply_sync\`; dask and the pools have no other path
+  than their L1). T1: load-balanced map with
   chunksize 1 (dask \`client.map\`, pools N tasks at once); T2: N separate applies then wait.
   D1: push then pull of a 100 MB float64 array (dask \`scatter(workers=[w])\` and \`.result()\`),
   MB = 10^6 B. D2: scatter + gather of 10 M float64 over 2 engines (dask: two scatters + gather).

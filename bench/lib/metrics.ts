@@ -24,6 +24,8 @@ export const METRICS: Metric[] = [
   lat("L1tcp", "L1 over TCP (`transport: \"tcp\"`), median", "median_us", { c: "Ztcp", key: "median_us" }),
   lat("L2", "L2 applySync(noop) on 2-engine DirectView, median", "median_us"),
   lat("L2", "L2 p90", "p90_us"),
+  lat("L3", "L3 load-balanced applySync(noop), median", "median_us"),
+  lat("L3", "L3 p90", "p90_us"),
   { c: "T1", label: "T1 load-balanced map(noop), chunksize 1", unit: "tasks/s", key: "tasks_per_s", better: "higher" },
   { c: "T2", label: "T2 N × apply(noop), then wait for all", unit: "tasks/s", key: "tasks_per_s", better: "higher" },
   { c: "D1", label: "D1 push 100 MB float64 to one engine", unit: "MB/s", key: "push_MBps", better: "higher" },

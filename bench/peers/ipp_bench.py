@@ -1,6 +1,6 @@
 """ipyparallel 7.1 peer for bench/run.ts (protocol: bench_common.py).
 
-usage: /usr/bin/python3 bench/peers/ipp_bench.py L1,L2,T1,T2,D1,D2,C1,S1,M1 [--serve 1]
+usage: /usr/bin/python3 bench/peers/ipp_bench.py L1,L2,L3,T1,T2,D1,D2,C1,S1,M1 [--serve 1]
        [--calls 200] [--warmup 20] [--n 500] [--reps 1] [--c1-tasks 200] [--c1-ms 2.5] [--reap-grace 6]
 
 One cluster (controller + 2 engines on 127.0.0.1) serves every request. S1 is the time its start
@@ -42,6 +42,11 @@ def case_l1(rc, o):
 def case_l2(rc, o):
     view = rc[:]
     return time_calls(lambda: view.apply_sync(noop, 1), int(o.get("calls", 200)), int(o.get("warmup", 20)))
+
+
+def case_l3(rc, o):
+    lview = rc.load_balanced_view()
+    return time_calls(lambda: lview.apply_sync(noop, 1), int(o.get("calls", 200)), int(o.get("warmup", 20)))
 
 
 def case_t1(rc, o):
@@ -119,7 +124,7 @@ def start(o):
 
 def cases_table(state, o):
     _, rc = state
-    return {"L1": lambda: case_l1(rc, o), "L2": lambda: case_l2(rc, o), "T1": lambda: case_t1(rc, o),
+    return {"L1": lambda: case_l1(rc, o), "L2": lambda: case_l2(rc, o), "L3": lambda: case_l3(rc, o), "T1": lambda: case_t1(rc, o),
             "T2": lambda: case_t2(rc, o), "D1": lambda: case_d1(rc, o), "D2": lambda: case_d2(rc, o),
             "C1": lambda: case_c1(rc, o)}
 
