@@ -434,8 +434,10 @@ export class Engine {
       this.#conn?.write(chunks);
       return;
     }
-    link.write(chunks);
+    // the report first: it is handed to the socket just ahead of the reply, so the controller has
+    // heard of the end (the engine is free) before the client can send its next task
     this.#report.answered(msg.header.msg_id, chunks, size, outcome);
+    link.write(chunks);
   }
 
   #engineInfo(method: Method): Json {

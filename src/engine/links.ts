@@ -148,8 +148,9 @@ export class DirectReport {
 
   /**
    * A load-balanced task answered over its client's link: the controller's scheduler learns of it
-   * with the engine's other answers of this turn, in one message sent as the turn ends (it frees
-   * this engine for the next task), and records the reply's bytes.
+   * with the engine's other answers of this turn, in one message handed to the socket as the turn
+   * ends, ahead of the replies if this is called before they are written (it frees this engine for
+   * the next task), and records the reply's bytes.
    */
   answered(msgId: string, reply: readonly Uint8Array[], size: number, outcome: { status: string; started: string | null; date: string }): void {
     const rep = forRecord(reply, size);
@@ -164,6 +165,7 @@ export class DirectReport {
   readonly #flushSoon = (): void => {
     this.#soon = false;
     this.flush();
+    this.#conn()?.flush();
   };
 
   /**
