@@ -599,19 +599,29 @@ export class Hub {
     if (msgId === undefined || !this.db.has(msgId)) return this.drop("reply to an unknown task", msg);
     const record = this.db.get(msgId);
     if (record.status !== null) return this.drop("reply to a finished task", msg);
-    if (record.queue === "task") {
-      const ok = msg.metadata.status === "ok" || msg.metadata.status === "aborted";
-      // the engine freed by this reply gets its next task before the reply is recorded and forwarded
-      // (sent at once if the engine is idle; one with early tasks gets it with the turn's other writes)
-      const verdict = this.scheduler.finished(msgId, entry.id, ok, msg.raw);
-      if (verdict === "retry") return;
-      // the task was taken back from this engine and placed on another (a reply here is a leftover)
-      if (verdict === "unknown") return this.drop("reply from an engine that no longer holds the task", msg);
-    } else {
-      entry.direct.delete(msgId);
-    }
+    // the engine freed by this reply gets its next task before the reply is recorded and forwarded
+    // (sent at once if the engine is idle; one with early tasks gets it with the turn's other writes)
+    const verdict = this.#releaseEngine(entry, record, msg.metadata.status === "ok" || msg.metadata.status === "aborted", msg.raw);
+    if (verdict === "retry") return;
+    // the task was taken back from this engine and placed on another (a reply here is a leftover)
+    if (verdict === "unknown") return this.drop("reply from an engine that no longer holds the task", msg);
     entry.completed += 1;
     this.#deliverReply(record, msg.raw, msg);
+  }
+
+  /** A task ended on this engine: the scheduler frees it (a load-balanced task), or its direct tasks lose one. */
+  #releaseEngine(entry: EngineEntry, record: TaskRecord, ok: boolean, raw: Buffer[]): "done" | "retry" | "unknown" {
+    if (record.queue === "task") return this.scheduler.finished(record.msgId, entry.id, ok, raw);
+    entry.direct.delete(record.msgId);
+    return "done";
+  }
+
+  /** A task reported by its engine ended: recorded, its watchers told, its dependants released (nothing to pass on). */
+  #reportedEnd(record: TaskRecord, d: Json, reply: Buffer): void {
+    // the engine sends the outcome beside the bytes, so the reply need not be parsed here
+    this.#finish(record, directOutcome(d, reply), [retain(reply)]);
+    this.#notifyWatchers(record);
+    this.scheduler.taskDone(record.msgId);
   }
 
   /** Tasks clients sent straight to the engine, reported in batches: recorded as if they had come through here. */
@@ -649,20 +659,14 @@ export class Hub {
     if (!this.db.has(msgId)) return;
     const record = this.db.get(msgId);
     if (record.status !== null) return;
-    if (record.queue === "task") {
-      // a task taken back from this engine is not run there (it claims each task before it runs it)
-      if (this.scheduler.finished(msgId, entry.id, true, [reply]) === "unknown") {
-        this.#opts.stats.count("report of a task the engine no longer held");
-        return;
-      }
-    } else {
-      entry.direct.delete(msgId);
+    // a task taken back from this engine is not run there (it claims each task before it runs it)
+    if (this.#releaseEngine(entry, record, true, [reply]) === "unknown") {
+      this.#opts.stats.count("report of a task the engine no longer held");
+      return;
     }
     entry.completed += 1;
     this.#answeredOverLinks += 1;
-    this.#finish(record, directOutcome(d, reply), [retain(reply)]);
-    this.#notifyWatchers(record);
-    this.scheduler.taskDone(msgId);
+    this.#reportedEnd(record, d, reply);
   }
 
   #directDone(entry: EngineEntry, d: Json, request: Buffer, reply: Buffer): void {
@@ -675,10 +679,7 @@ export class Hub {
     this.db.update(msgId, {
       requestRaw: [retain(request)], stdout: String(d.stdout ?? ""), stderr: String(d.stderr ?? ""), buffersCulled: d.stripped === true,
     });
-    // the engine sends the outcome beside the bytes, so the reply need not be parsed here
-    this.#finish(record, directOutcome(d, reply), [retain(reply)]);
-    this.#notifyWatchers(record);
-    this.scheduler.taskDone(msgId);
+    this.#reportedEnd(record, d, reply);
   }
 
   #iopub(msg: Incoming): void {

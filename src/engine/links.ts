@@ -84,7 +84,8 @@ export class LinkServer {
     const conn = new Connection(socket, { auth, history, verifyBuffers: true, log, stats, reader });
     conn.on("message", (m) => this.#opts.onMessage(m, conn));
     conn.on("close", () => {
-      if (this.#clients.get(conn.hello?.session ?? "") === conn) this.#clients.delete(conn.hello!.session);
+      const session = conn.hello?.session;
+      if (session !== undefined && this.#clients.get(session) === conn) this.#clients.delete(session);
       this.#opts.onClose(conn);
     });
     conn.accept(this.#session, 10_000, { engine_uuid: this.#opts.uuid }).then(
