@@ -1,6 +1,7 @@
 /** A client that loses its connection to the controller reconnects and still gets its results. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { ControllerError } from "tsparallel";
 import { startCluster, until, type Running } from "./helpers.ts";
 
 const drop = (rc: object) => (rc as Record<symbol, () => void>)[Symbol.for("tsparallel.dropConnection")]!();
@@ -38,5 +39,23 @@ describe("reconnect", () => {
     await new Promise((res) => setTimeout(res, 50));
     drop(rc);
     assert.equal(await ar.get(30), "done");
+  });
+
+  it("a task whose request was lost with the connection fails on its own; the client reconnects and the rest finish", async () => {
+    const { rc } = r;
+    let reconnected = false;
+    rc.once("reconnected", () => (reconnected = true));
+    const lv = rc.loadBalancedView();
+    const running = lv.apply((t: number) => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, t);
+      return "ran";
+    }, 300);
+    await new Promise((res) => setTimeout(res, 50)); // on an engine by now
+    const lost = lv.apply(() => "never"); // still in the client's write buffer when the socket goes
+    drop(rc);
+    await assert.rejects(lost.get(30), (e: Error) => e instanceof ControllerError && /is lost/.test(e.message));
+    assert.equal(await running.get(30), "ran");
+    await until(() => reconnected, 10_000, "the reconnected event");
+    assert.equal(await lv.applySync(() => "after"), "after");
   });
 });

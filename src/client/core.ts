@@ -394,6 +394,10 @@ export class ClientCore extends EventEmitter<CoreEvents> {
         return;
       } catch (err) {
         this.#log.warn("reconnect failed", { error: (err as Error).message });
+        // a connection made before the catch-up failed is not kept: the next try makes a new one
+        const stale = this.#conn;
+        this.#conn = null;
+        stale?.close(true);
         delay = Math.min(delay * 2, 2000);
       }
     }
@@ -410,11 +414,22 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.#catchUp(ids).catch((err: Error) => this.#log.warn("catch-up after an engine left failed", { error: err.message }));
   }
 
-  /** After a reconnect: fetch replies that arrived while we were away. */
+  /**
+   * After a reconnect: fetch replies that arrived while we were away. A task the controller has no
+   * record of is not held against the others: one on a direct link is still answered there (the
+   * engine may not have reported it yet); one sent through the controller never reached it (its
+   * request was lost with the connection) and fails on its own.
+   */
   async #catchUp(ids = [...this.outstanding]): Promise<void> {
     if (ids.length === 0) return;
-    const reply = await this.request("result_request", { msg_ids: ids });
+    const reply = await this.request("result_request", { msg_ids: ids, missing_ok: true });
     this.fillFromRecord(reply);
+    for (const [id, reason] of Object.entries((reply.content.missing ?? {}) as Record<string, string>)) {
+      const state = this.tasks.get(id);
+      if (state === undefined || state.done || this.#viaLink.has(id)) continue;
+      state.reject(new ControllerError(`task ${id} is lost: the controller cannot answer for it after the connection dropped (${reason})`));
+      this.#finish(state);
+    }
   }
 
   /** Apply a `result_reply` (records of finished tasks) to the matching task states. */

@@ -74,8 +74,18 @@ function results(hub: Hub, session: string, content: Json): { content: Json; buf
   const out: Record<string, Json> = {};
   const buffers: Buffer[] = [];
   const records: Record<string, Json> = {};
+  // missing_ok (a reconnected client catching up): ids this controller cannot answer for are listed
+  // with the reason instead of failing the whole request
+  const missing: Record<string, string> | null = content.missing_ok === true ? {} : null;
   for (const id of ids) {
-    const r = hub.db.get(id); // KeyError for unknown or culled ids
+    let r: TaskRecord;
+    try {
+      r = hub.db.get(id); // KeyError for unknown or culled ids
+    } catch (err) {
+      if (missing === null || !(err instanceof KeyError)) throw err;
+      missing[id] = err.message;
+      continue;
+    }
     if (r.status === null) {
       pending.push(id);
       records[id] = summary(r); // submitted time and output so far
@@ -84,14 +94,19 @@ function results(hub: Hub, session: string, content: Json): { content: Json; buf
     }
     completed.push(id);
     if (statusOnly || r.replyRaw === null) continue;
-    out[id] = recordResult(r, buffers);
+    if (missing !== null && r.buffersCulled === true && r.status === "ok") missing[id] = culledMessage(r);
+    else out[id] = recordResult(r, buffers);
   }
-  return { content: { pending, completed, results: out, records }, buffers };
+  return { content: { pending, completed, results: out, records, ...(missing === null ? {} : { missing }) }, buffers };
+}
+
+function culledMessage(r: TaskRecord): string {
+  return `Record ${r.msgId}'s result buffers have been culled for size`;
 }
 
 /** A finished task's result for a client: summary and reply content, its buffers appended to `buffers`. */
 export function recordResult(r: TaskRecord, buffers: Buffer[]): Json {
-  if (r.buffersCulled === true && r.status === "ok") throw new KeyError(`Record ${r.msgId}'s result buffers have been culled for size`);
+  if (r.buffersCulled === true && r.status === "ok") throw new KeyError(culledMessage(r));
   const reply = messageParts(r.replyRaw!);
   const out = { ...summary(r, reply), result_content: reply.content, buffers: [buffers.length, reply.buffers.length] };
   buffers.push(...reply.buffers);
