@@ -58,4 +58,24 @@ describe("reconnect", () => {
     await until(() => reconnected, 10_000, "the reconnected event");
     assert.equal(await lv.applySync(() => "after"), "after");
   });
+
+  it("getResult of another client's task that ends while this client is reconnecting still resolves", async () => {
+    const other = await r.cluster.connectClient({ timeout: 30 });
+    try {
+      const ar = r.rc.loadBalancedView().apply(() => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+        return "theirs";
+      });
+      const id = ar.msgIds[0]!;
+      const watched = other.getResult(id);
+      // the task ends ~100 ms after the drop; the first reconnect attempt comes 100 ms after it at the
+      // earliest, so the controller's notice of the end finds no connection (the case under test)
+      await new Promise((res) => setTimeout(res, 150));
+      drop(other);
+      assert.equal(await ar.get(30), "theirs");
+      assert.equal(await watched.get(30), "theirs");
+    } finally {
+      await other.close();
+    }
+  });
 });

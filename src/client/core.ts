@@ -415,14 +415,16 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   }
 
   /**
-   * After a reconnect: fetch replies that arrived while we were away. A task the controller has no
-   * record of is not held against the others: one on a direct link is still answered there (the
-   * engine may not have reported it yet); one sent through the controller never reached it (its
-   * request was lost with the connection) and fails on its own.
+   * After a reconnect: fetch replies that arrived while we were away, for our tasks and for the
+   * tasks of others we wait for (`getResult`: the controller's notice of their end may have come
+   * while we were away), and watch those still running. A task the controller has no record of is
+   * not held against the others: one on a direct link is still answered there (the engine may not
+   * have reported it yet); one sent through the controller never reached it (its request was lost
+   * with the connection) and fails on its own.
    */
-  async #catchUp(ids = [...this.outstanding]): Promise<void> {
+  async #catchUp(ids = [...new Set([...this.outstanding, ...this.#watching])]): Promise<void> {
     if (ids.length === 0) return;
-    const reply = await this.request("result_request", { msg_ids: ids, missing_ok: true });
+    const reply = await this.request("result_request", { msg_ids: ids, missing_ok: true, watch: true });
     this.fillFromRecord(reply);
     for (const [id, reason] of Object.entries((reply.content.missing ?? {}) as Record<string, string>)) {
       const state = this.tasks.get(id);
