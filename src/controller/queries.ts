@@ -89,7 +89,7 @@ function results(hub: Hub, session: string, content: Json): { content: Json; buf
     if (r.status === null) {
       pending.push(id);
       records[id] = summary(r); // submitted time and output so far
-      if (content.watch === true) hub.watch(id, session);
+      if (content.watch === true && r.clientSession !== session) hub.watch(id, session); // the owner gets the reply anyway
       continue;
     }
     completed.push(id);
