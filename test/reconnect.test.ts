@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ControllerError } from "tsparallel";
-import { startCluster, until, type Running } from "./helpers.ts";
+import { startCluster, until, withCluster, type Running } from "./helpers.ts";
 
 const drop = (rc: object) => (rc as Record<symbol, () => void>)[Symbol.for("tsparallel.dropConnection")]!();
 
@@ -77,5 +77,53 @@ describe("reconnect", () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe("a controller gone silent", () => {
+  const sleepOnEngine = (ms: number) => {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    return ms;
+  };
+
+  it("a client waiting on a stopped controller gives up with ControllerError within controllerTimeout and reconnectTimeout, not never", async () => {
+    await withCluster({ n: 1, profile: "silent" }, async ({ cluster }) => {
+      const rc = await cluster.connectClient({ timeout: 2, controllerTimeout: 1, reconnectTimeout: 1 });
+      let disconnected = false;
+      rc.on("disconnected", () => (disconnected = true));
+      const controller = cluster.pids.controller!;
+      const ar = rc.loadBalancedView().apply(sleepOnEngine, 500);
+      await new Promise((res) => setTimeout(res, 100));
+      process.kill(controller, "SIGSTOP");
+      const t0 = Date.now();
+      try {
+        // ~2 s of silence, a ping unanswered for 1 s, reconnect attempts for ~1 s (each up to the 2 s handshake timeout)
+        await assert.rejects(ar.get(30), (e: Error) => e instanceof ControllerError && /could not reconnect/.test(e.message));
+        assert.ok(disconnected, "the client counted the connection as lost");
+        assert.ok(Date.now() - t0 < 15_000, `gave up after ${Date.now() - t0} ms`);
+      } finally {
+        process.kill(controller, "SIGCONT");
+        await rc.close();
+      }
+    });
+  });
+
+  it("a live controller answers the pings: a long task with a short controllerTimeout finishes, nothing is dropped, even while this client's own event loop is blocked", async () => {
+    await withCluster({ n: 1, profile: "silent-live" }, async ({ cluster }) => {
+      const rc = await cluster.connectClient({ timeout: 10, controllerTimeout: 0.5 });
+      let disconnected = false;
+      rc.on("disconnected", () => (disconnected = true));
+      try {
+        const ar = rc.loadBalancedView().apply(sleepOnEngine, 6500);
+        // silent for 4 s: pings go out after 2 s, and unanswered ones would drop the connection by ~3 s
+        await new Promise((res) => setTimeout(res, 4000));
+        const blocked = Date.now() + 2000;
+        while (Date.now() < blocked); // this process blocked: a check that runs late must not judge
+        assert.equal(await ar.get(30), 6500);
+        assert.equal(disconnected, false);
+      } finally {
+        await rc.close();
+      }
+    });
   });
 });

@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from "../protocol/log.js";
 import type { Json } from "../protocol/messages.js";
 import { parseIsoMicro, toDate } from "../protocol/time.js";
 import { AsyncHubResult, AsyncResult } from "./asyncresult.js";
-import { ClientCore, type CoreEvents } from "./core.js";
+import { ClientCore, DEFAULT_CONTROLLER_TIMEOUT, type CoreEvents } from "./core.js";
 import { DirectView } from "./directview.js";
 import { ControllerError, TimeoutError } from "./errors.js";
 import { LoadBalancedView, type LoadBalancedFlags } from "./lbview.js";
@@ -40,6 +40,13 @@ export interface ClientOptions {
   logger?: Logger;
   /** Send direct tasks straight to engines on this host (default true); false routes everything through the controller. */
   direct?: boolean;
+  /**
+   * Seconds a silent controller may leave a ping unanswered while this client waits for it
+   * (tasks, results, requests) before the connection counts as lost, as if it had dropped: the
+   * client reconnects, and fails what it waits for if it cannot (default 20; 0: never). A stopped
+   * controller process or a cut network otherwise gives no error at all.
+   */
+  controllerTimeout?: number;
 }
 
 export interface ControllerStats {
@@ -79,7 +86,7 @@ export type ClientEvents = CoreEvents;
 
 const OPTION_SCHEMA = {
   profile: checks.string, clusterId: checks.string, connectionFile: checks.string, timeout: checks.seconds,
-  transport: checks.oneOf("unix", "tcp"), reconnectTimeout: checks.seconds, logger: checks.any, direct: checks.boolean,
+  transport: checks.oneOf("unix", "tcp"), reconnectTimeout: checks.seconds, logger: checks.any, direct: checks.boolean, controllerTimeout: checks.seconds,
 };
 
 export class Client extends EventEmitter<ClientEvents> {
@@ -108,7 +115,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const info = await findConnectionInfo(o, timeout);
     const core = new ClientCore({
       info, transport: o.transport, timeout, logger: o.logger ?? silentLogger, reconnectTimeout: o.reconnectTimeout ?? 10,
-      direct: o.direct ?? true,
+      direct: o.direct ?? true, controllerTimeout: o.controllerTimeout ?? DEFAULT_CONTROLLER_TIMEOUT,
     });
     await core.connect();
     return new Client(core);

@@ -17,10 +17,14 @@ import { reviveSpecials } from "../protocol/specials.js";
 import { isoMicro, nowMs, parseIsoMicro } from "../protocol/time.js";
 import { ControllerError, EngineError, remoteErrorFrom, TimeoutError } from "./errors.js";
 import { Landings } from "./landings.js";
+import { Liveness } from "./liveness.js";
 import { EngineLinks, type EngineLink } from "./links.js";
 import { ExecuteReply } from "./execute.js";
 import type { TaskMetadata } from "./metadata.js";
 import { TaskState } from "./task.js";
+
+/** Seconds a ping to a silent controller may go unanswered by default (`controllerTimeout`). */
+export const DEFAULT_CONTROLLER_TIMEOUT = 20;
 
 export interface CoreOptions {
   info: ConnectionInfo;
@@ -30,6 +34,8 @@ export interface CoreOptions {
   reconnectTimeout: number;
   /** Use direct links to engines on this host (default true). */
   direct?: boolean;
+  /** Seconds a ping to a silent controller may go unanswered before the connection counts as lost (0: never; liveness.ts). */
+  controllerTimeout?: number;
 }
 
 export interface TaskRequest {
@@ -95,6 +101,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   #linksWanted = true;
   /** Tasks of others (getResult) or re-runs we wait for. */
   readonly #watching = new Set<string>();
+  /** Notices a controller gone silent while we wait for it. */
+  readonly #liveness: Liveness;
 
   readonly #landing = (head: readonly Buffer[], len: number): Buffer | null => this.landings.take(head, len);
 
@@ -111,6 +119,16 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       viaController: (chunks, state) => this.#viaController(chunks, state),
       onLost: (id, tasks) => this.#linkLost(id, tasks),
     });
+    this.#liveness = new Liveness({
+      socket: () => this.#conn?.socket ?? null,
+      // direct tasks on links do not need the controller
+      awaiting: () => this.outstanding.size > this.#viaLink.size || this.#watching.size > 0 || this.#requests.size > 0,
+      probe: () => this.#conn?.send({ header: makeHeader("ping_request", this.session), content: {} }),
+      lost: (ms) => {
+        this.#log.warn("the controller went silent; reconnecting", { silentMs: Math.round(ms) });
+        this.#conn?.socket.destroy();
+      },
+    }, (opts.controllerTimeout ?? DEFAULT_CONTROLLER_TIMEOUT) * 1000);
   }
 
   get closed(): boolean {
@@ -133,6 +151,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     });
     this.#conn = conn;
     this.#updateRef();
+    this.#liveness.start();
     // the engine table is applied as the reply is read (#onMessage), not after this await: a
     // registration read in the same chunk right after the reply would otherwise be overwritten
     await this.request("connection_request", {}, this.#opts.timeout);
@@ -265,6 +284,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
         return this.#taskReply(msg);
       case "stream":
         return this.#stream(msg);
+      case "ping_reply":
+        return; // a sign of life (liveness.ts)
       case "registration_notification":
         this.engines.set(Number(msg.content.id), String(msg.content.uuid));
         this.#links.forget(Number(msg.content.id));
@@ -503,6 +524,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   async close(reason: Error = new ControllerError("the client is closed")): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#liveness.stop();
     this.#links.closeAll();
     for (const id of [...this.outstanding, ...this.#watching]) {
       const state = this.tasks.get(id);

@@ -153,6 +153,7 @@ export class Hub {
       signal_request: (conn, _s, msg) => this.#fanouts.start(conn, msg, "signal_request", this.#targets(msg.content), { sig: msg.content.sig }, "heart"),
       shutdown_request: (conn, _s, msg) => this.#shutdown(conn, msg),
       stats_request: (conn, _s, msg) => this.send(conn, "stats_reply", this.#stats(), msg.header),
+      ping_request: (conn, _s, msg) => this.send(conn, "ping_reply", {}, msg.header),
     };
   }
 
