@@ -59,6 +59,18 @@ describe("reconnect", () => {
     assert.equal(await lv.applySync(() => "after"), "after");
   });
 
+  it("a task submitted while the client reconnects is held and sent once the connection is back", async () => {
+    const { rc } = r;
+    let reconnected = false;
+    rc.once("reconnected", () => (reconnected = true));
+    drop(rc);
+    await new Promise((res) => setTimeout(res, 20)); // the drop is seen; the first attempt comes 100 ms after it
+    assert.equal(reconnected, false);
+    const ar = rc.loadBalancedView().apply(() => "held");
+    assert.equal(await ar.get(30), "held");
+    assert.ok(reconnected);
+  });
+
   it("getResult of another client's task that ends while this client is reconnecting still resolves", async () => {
     const other = await r.cluster.connectClient({ timeout: 30 });
     try {

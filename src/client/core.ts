@@ -101,6 +101,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   #linksWanted = true;
   /** Tasks of others (getResult) or re-runs we wait for. */
   readonly #watching = new Set<string>();
+  /** Tasks submitted while the connection is down and a reconnect is under way (see #viaController). */
+  readonly #held: Array<{ chunks: readonly Uint8Array[]; state: TaskState }> = [];
   /** Notices a controller gone silent while we wait for it. */
   readonly #liveness: Liveness;
 
@@ -215,7 +217,11 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.#viaLink.delete(state.msgId);
     const conn = this.#conn;
     if (conn === null || !conn.open) {
-      state.reject(new ControllerError(this.#closed ? "the client is closed" : "not connected to the controller (reconnecting)"));
+      if (!this.#closed && this.#reconnecting !== null) {
+        this.#held.push({ chunks, state }); // sent once the connection is back (or failed with the rest)
+        return;
+      }
+      state.reject(new ControllerError(this.#closed ? "the client is closed" : "not connected to the controller"));
       this.#finish(state);
       return;
     }
@@ -399,8 +405,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       this.#requests.delete(id);
     }
     if (this.#closed) return;
-    this.emit("disconnected");
     this.#reconnecting ??= this.#reconnect().finally(() => (this.#reconnecting = null));
+    this.emit("disconnected");
   }
 
   async #reconnect(): Promise<void> {
@@ -410,6 +416,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       await new Promise((r) => setTimeout(r, delay));
       try {
         await this.connect();
+        this.#sendHeld(); // ahead of the catch-up on the same connection: the controller knows them when it answers
         await this.#catchUp();
         this.emit("reconnected");
         return;
@@ -433,6 +440,12 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   #afterEngineLeft(): void {
     const ids = [...this.outstanding].filter((id) => !this.#viaLink.has(id));
     this.#catchUp(ids).catch((err: Error) => this.#log.warn("catch-up after an engine left failed", { error: err.message }));
+  }
+
+  /** Tasks submitted while the connection was down, in order. */
+  #sendHeld(): void {
+    const held = this.#held.splice(0);
+    for (const { chunks, state } of held) if (!state.done) this.#viaController(chunks, state);
   }
 
   /**
@@ -524,6 +537,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   async close(reason: Error = new ControllerError("the client is closed")): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#held.length = 0; // their tasks are outstanding: failed below with the rest
     this.#liveness.stop();
     this.#links.closeAll();
     for (const id of [...this.outstanding, ...this.#watching]) {
