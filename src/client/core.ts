@@ -151,6 +151,11 @@ export class ClientCore extends EventEmitter<CoreEvents> {
         c.on("close", () => this.#onClose(c));
       },
     });
+    if (this.#closed) {
+      // closed while this connection was being made (a reconnect under way)
+      conn.close(true);
+      throw new ControllerError("the client is closed");
+    }
     this.#conn = conn;
     this.#updateRef();
     this.#liveness.start();
