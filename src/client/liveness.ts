@@ -8,9 +8,10 @@
  * `timeoutMs` after that, the connection counts as lost. The client then reconnects as after any
  * drop, and fails what it waits for if it cannot.
  *
- * A large transfer keeps the check quiet (its bytes count), and so does a client whose own code
- * blocked its event loop: a check that runs late only notes the time and judges at the next one,
- * after the socket has been read.
+ * A large transfer keeps the check quiet, coming in (its bytes count) or going out (nothing is judged
+ * while a write of ours is still queued: a ping would wait behind it, and a slow reader is not a dead
+ * one), and so does a client whose own code blocked its event loop: a check that runs late only
+ * notes the time and judges at the next one, after the socket has been read.
  */
 import type { Socket } from "node:net";
 
@@ -69,7 +70,9 @@ export class Liveness {
       this.#heard(now);
       return;
     }
-    if (socket.bytesRead !== this.#bytes) {
+    // bytes coming in are life; so is a write of ours still going out (a large upload to a slow
+    // reader: a ping would only queue behind it)
+    if (socket.bytesRead !== this.#bytes || socket.writableLength > 0) {
       this.#bytes = socket.bytesRead;
       this.#heard(now);
       return;
