@@ -1,5 +1,7 @@
 /** A client that loses its connection to the controller reconnects and still gets its results. */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { ControllerError } from "tsparallel";
 import { startCluster, until, withCluster, type Running } from "./helpers.ts";
@@ -68,7 +70,7 @@ describe("reconnect", () => {
     assert.equal(reconnected, false);
     const ar = rc.loadBalancedView().apply(() => "held");
     assert.equal(await ar.get(30), "held");
-    assert.ok(reconnected);
+    await until(() => reconnected, 10_000, "the reconnected event"); // (its answer may come over a link before the catch-up ends)
   });
 
   it("getResult of another client's task that ends while this client is reconnecting still resolves", async () => {
@@ -135,6 +137,42 @@ describe("a controller gone silent", () => {
         assert.equal(disconnected, false);
       } finally {
         await rc.close();
+      }
+    });
+  });
+});
+
+describe("a client that stops reading", () => {
+  it("does not stop the cluster: it is dropped once it has taken nothing for 10 s, and the engine it held up serves the others", async () => {
+    await withCluster({ n: 1, profile: "stalled" }, async ({ cluster, rc }) => {
+      // a second client, in a process of its own, asks for 160 MB of results through the controller, then stops
+      const script = [
+        'import { Client } from "tsparallel";',
+        "const c = await Client.connect({ connectionFile: process.env.TSP_CF, direct: false });",
+        "const lv = c.loadBalancedView();",
+        "const make = () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25); return new Uint8Array(4e6).fill(1); };",
+        "const ars = Array.from({ length: 40 }, () => lv.apply(make));",
+        'console.log("SUBMITTED");',
+        "await Promise.all(ars);",
+      ].join("\n");
+      const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+        cwd: fileURLToPath(new URL("..", import.meta.url)), env: { ...process.env, TSP_CF: cluster.connectionFile }, stdio: ["ignore", "pipe", "inherit"],
+      });
+      try {
+        let out = "";
+        child.stdout!.on("data", (d: Buffer) => (out += String(d)));
+        await until(() => out.includes("SUBMITTED"), 30_000, "the other client to submit");
+        process.kill(child.pid!, "SIGSTOP"); // its results (160 MB, one every ~25 ms) fill its connection
+        const t0 = Date.now();
+        // a load-balanced task waits for the engine, whose replies the controller stopped reading
+        const ar = rc.loadBalancedView().apply(() => "mine");
+        assert.equal(await ar.get(40), "mine");
+        const took = Date.now() - t0;
+        assert.ok(took >= 5000, `served after ${took} ms: the stopped client was dropped by the stall rule, not earlier`);
+        const stats = await rc.controllerStats();
+        assert.equal(stats.dropped["client dropped: took nothing while backed up"], 1, JSON.stringify(stats.dropped));
+      } finally {
+        child.kill("SIGKILL");
       }
     });
   });

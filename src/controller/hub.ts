@@ -14,6 +14,7 @@ import { EngineRegistry, type EngineEntry } from "./engines.js";
 import { Fanouts } from "./fanout.js";
 import { recordResult } from "./queries.js";
 import { HeartMonitor } from "./heartbeat.js";
+import { ClientStalls, STALL_CHECK_MS, STALL_MS } from "./stalls.js";
 import { parseDependency } from "./scheduler/dependency.js";
 import type { SchemeName } from "./scheduler/schemes.js";
 import { TaskScheduler, type Job } from "./scheduler/task.js";
@@ -53,6 +54,8 @@ export class Hub {
   readonly #ownAborts = new Map<string, number>();
   /** Clients (other than the sender) waiting for a task's reply: msg id → sessions. */
   readonly #watchers = new Map<string, Set<string>>();
+  readonly #stalls = new ClientStalls();
+  #stallTimer: NodeJS.Timeout | null = null;
   readonly #clientHandlers: Record<string, ClientHandler>;
   /** Large messages passed on while they arrived (cut-through), and where to. */
   readonly #passedOn = new WeakMap<Incoming, Connection>();
@@ -89,11 +92,24 @@ export class Hub {
 
   start(): void {
     this.monitor.start();
+    this.#stallTimer ??= setInterval(() => this.#dropStalledClients(), STALL_CHECK_MS).unref();
   }
 
   stop(): void {
     this.monitor.stop();
+    if (this.#stallTimer !== null) clearInterval(this.#stallTimer);
+    this.#stallTimer = null;
     this.#fanouts.cancelAll();
+  }
+
+  /** Clients that read nothing while engines wait on them are dropped (stalls.ts). */
+  #dropStalledClients(): void {
+    for (const conn of this.#stalls.check(this.clients.values())) {
+      const session = [...this.clients].find(([, c]) => c === conn)?.[0];
+      this.#opts.stats.count("client dropped: took nothing while backed up");
+      this.#log.warn("dropped a client that took nothing while engines waited on it", { session, stalledMs: STALL_MS });
+      conn.close(true);
+    }
   }
 
   /** A connection passed its handshake. */
