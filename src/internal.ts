@@ -25,3 +25,5 @@ export { ENGINE_MALLOC_TUNABLES } from "./engine/malloc.js";
 export { TaskClaims } from "./engine/claims.js";
 export { defaultRemoteCommand } from "./cluster/ssh.js";
 export { kPrecise } from "./client/metadata.js";
+export { Liveness, type LivenessHost } from "./client/liveness.js";
+export { ClientStalls } from "./controller/stalls.js";
