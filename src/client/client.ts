@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from "../protocol/log.js";
 import type { Json } from "../protocol/messages.js";
 import { parseIsoMicro, toDate } from "../protocol/time.js";
 import { AsyncHubResult, AsyncResult } from "./asyncresult.js";
-import { ClientCore, DEFAULT_CONTROLLER_TIMEOUT, type CoreEvents } from "./core.js";
+import { ClientCore, type CoreEvents } from "./core.js";
 import { DirectView } from "./directview.js";
 import { ControllerError, TimeoutError } from "./errors.js";
 import { LoadBalancedView, type LoadBalancedFlags } from "./lbview.js";
@@ -115,7 +115,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const info = await findConnectionInfo(o, timeout);
     const core = new ClientCore({
       info, transport: o.transport, timeout, logger: o.logger ?? silentLogger, reconnectTimeout: o.reconnectTimeout ?? 10,
-      direct: o.direct ?? true, controllerTimeout: o.controllerTimeout ?? DEFAULT_CONTROLLER_TIMEOUT,
+      direct: o.direct ?? true, controllerTimeout: o.controllerTimeout,
     });
     await core.connect();
     return new Client(core);

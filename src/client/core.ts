@@ -24,7 +24,7 @@ import type { TaskMetadata } from "./metadata.js";
 import { TaskState } from "./task.js";
 
 /** Seconds a ping to a silent controller may go unanswered by default (`controllerTimeout`). */
-export const DEFAULT_CONTROLLER_TIMEOUT = 20;
+const DEFAULT_CONTROLLER_TIMEOUT = 20;
 
 export interface CoreOptions {
   info: ConnectionInfo;
@@ -34,8 +34,8 @@ export interface CoreOptions {
   reconnectTimeout: number;
   /** Use direct links to engines on this host (default true). */
   direct?: boolean;
-  /** Seconds a ping to a silent controller may go unanswered before the connection counts as lost (0: never; liveness.ts). */
-  controllerTimeout?: number;
+  /** Seconds a ping to a silent controller may go unanswered before the connection counts as lost (default 20; 0: never; liveness.ts). */
+  controllerTimeout?: number | null | undefined;
 }
 
 export interface TaskRequest {
