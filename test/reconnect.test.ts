@@ -144,7 +144,8 @@ describe("a controller gone silent", () => {
 
 describe("a client that stops reading", () => {
   it("does not stop the cluster: it is dropped once it has taken nothing for 10 s, and the engine it held up serves the others", async () => {
-    await withCluster({ n: 1, profile: "stalled" }, async ({ cluster, rc }) => {
+    // a forward limit of 8 MB: the controller pauses the engine once that much waits for the stopped client
+    await withCluster({ n: 1, profile: "stalled", forwardLimit: 8 * 1024 * 1024 }, async ({ cluster, rc }) => {
       // a second client, in a process of its own, asks for 160 MB of results through the controller, then stops
       const script = [
         'import { Client } from "tsparallel";',

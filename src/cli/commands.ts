@@ -12,6 +12,7 @@ interface StartOptions {
   hwm?: number;
   dbRecordLimit?: number;
   dbSizeLimit?: number;
+  forwardLimit?: number;
   db?: "memory" | "sqlite";
   dbFile?: string;
   daemonize?: boolean;
@@ -34,6 +35,7 @@ export async function clusterStart(o: StartOptions): Promise<void> {
     ...(o.hwm !== undefined ? { hwm: o.hwm } : {}),
     ...(o.dbRecordLimit !== undefined ? { dbRecordLimit: o.dbRecordLimit } : {}),
     ...(o.dbSizeLimit !== undefined ? { dbSizeLimit: o.dbSizeLimit } : {}),
+    ...(o.forwardLimit !== undefined ? { forwardLimit: o.forwardLimit } : {}),
     ...(o.db !== undefined ? { db: o.db } : {}),
     ...(o.dbFile !== undefined ? { dbFile: o.dbFile } : {}),
     ...(o.respawn === true ? { respawn: true } : {}),
@@ -116,6 +118,7 @@ export async function controller(o: Record<string, unknown>): Promise<void> {
     scheme: o.scheme as string, hwm: o.hwm as number | undefined, hbPeriod: o.hbPeriod as number | undefined,
     hbMisses: o.hbMisses as number | undefined,
     dbRecordLimit: o.dbRecordLimit as number | undefined, dbSizeLimit: o.dbSizeLimit as number | undefined,
+    forwardLimit: o.forwardLimit as number | undefined,
     db: o.sqlitedb === true ? "sqlite" : (o.db as string | undefined), dbFile: o.dbFile as string | undefined, tls: o.tls === true, ownerPid: o.ownerPid as number | undefined, logLevel: o.logLevel as LogLevel,
     sched: o.sched as string,
   });

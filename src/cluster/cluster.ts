@@ -65,6 +65,12 @@ export interface ClusterOptions {
   dbRecordLimit?: number;
   /** Bytes of task messages the controller keeps (default 256 MiB); past it, large results lose their buffers first. */
   dbSizeLimit?: number;
+  /**
+   * Bytes the controller queues for one peer that is slow to read (an engine busy in user code, a
+   * slow client) before it pauses the senders of more for it (default 256 MiB). Below it, a large
+   * push to a busy engine does not hold up the sender's other messages.
+   */
+  forwardLimit?: number;
   /** Heartbeat period in seconds (default 1) and misses before an engine is declared dead (default 8). */
   heartbeatPeriod?: number;
   heartbeatMisses?: number;
@@ -111,7 +117,7 @@ const SCHEMA = {
   n: checks.nonNegativeInt, profile: checks.string, clusterId: checks.string, ip: checks.string,
   engineLauncher: checks.oneOf("local", "ssh"), engineHosts: checks.any, sshArgs: checks.any, sshCommand: checks.string, db: checks.oneOf("memory", "sqlite"), dbFile: checks.string, transport: checks.oneOf("unix", "tcp"),
   scheme: checks.oneOf("leastload", "lru", "twobin", "weighted", "plainrandom"), hwm: checks.nonNegativeInt,
-  dbRecordLimit: checks.positiveInt, dbSizeLimit: checks.positiveInt,
+  dbRecordLimit: checks.positiveInt, dbSizeLimit: checks.positiveInt, forwardLimit: checks.positiveInt,
   heartbeatPeriod: checks.seconds, heartbeatMisses: checks.positiveInt, engineTimeout: checks.seconds,
   daemonize: checks.boolean, respawn: checks.boolean, tls: checks.boolean, controllerSched: checks.oneOf("batch", "normal"), env: checks.any,
 };
@@ -239,6 +245,7 @@ export class Cluster {
     if (o.hwm !== undefined) args.push("--hwm", String(o.hwm));
     if (o.dbRecordLimit !== undefined) args.push("--db-record-limit", String(o.dbRecordLimit));
     if (o.dbSizeLimit !== undefined) args.push("--db-size-limit", String(o.dbSizeLimit));
+    if (o.forwardLimit !== undefined) args.push("--forward-limit", String(o.forwardLimit));
     if (o.db !== undefined) args.push("--db", o.db);
     if (o.dbFile !== undefined) args.push("--db-file", resolve(o.dbFile));
     if (o.tls === true) args.push("--tls");

@@ -404,9 +404,14 @@ export class Hub {
     };
   }
 
-  /** Write to a peer; when it is backed up, stop reading from the source until it drains. */
+  /**
+   * Write to a peer; when it is full (more queued for it than the forward limit), stop reading from
+   * the source until it drains. Below the limit the source goes on: a peer slow to read holds up
+   * only what is meant for it, not the sender's messages to everyone else.
+   */
   forward(dest: Connection, raw: readonly Uint8Array[], src: Connection | null): void {
-    if (dest.write(raw) || src === null || src.socket.isPaused()) return;
+    dest.write(raw);
+    if (!dest.full || src === null || src.socket.isPaused()) return;
     src.socket.pause();
     dest.once("drain", () => src.socket.resume());
     dest.once("close", () => src.socket.resume());

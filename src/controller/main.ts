@@ -23,6 +23,8 @@ export interface ControllerMainOptions {
   logLevel?: LogLevel;
   dbRecordLimit?: number;
   dbSizeLimit?: number;
+  /** Bytes that may wait to be written to one peer before the senders of more for it are paused (default 256 MiB). */
+  forwardLimit?: number;
   /** "memory" (default) or "sqlite". */
   db?: string;
   /** The SQLite file (default `<profile dir>/tasks.db`). */
@@ -66,6 +68,7 @@ export async function runController(opts: ControllerMainOptions): Promise<Contro
       ...(opts.dbRecordLimit !== undefined ? { recordLimit: opts.dbRecordLimit } : {}),
       ...(opts.dbSizeLimit !== undefined ? { sizeLimit: opts.dbSizeLimit } : {}),
     },
+    ...(opts.forwardLimit !== undefined ? { forwardLimit: opts.forwardLimit } : {}),
     writeFiles: true,
     log,
   });

@@ -39,6 +39,8 @@ export interface ControllerConfig {
   /** TLS on the TCP port, with a self-signed certificate made now (its fingerprint goes in the connection files). */
   tls?: boolean;
   db: DbConfig;
+  /** Bytes that may wait to be written to one peer before the senders of more for it are paused (default 256 MiB). */
+  forwardLimit?: number;
   writeFiles: boolean;
   log: Logger;
 }
@@ -48,6 +50,14 @@ export interface DbConfig extends MemoryDbOptions {
   kind?: "memory" | "sqlite";
   file?: string;
 }
+
+/**
+ * What the controller may queue for one peer before it stops reading from the senders of more for
+ * it: a busy engine (user code runs, its socket is not read) or a slow client then holds up only
+ * what is meant for it, up to this much; past it the senders wait (memory stays bounded). The same
+ * order as the task records' own default size limit.
+ */
+export const DEFAULT_FORWARD_LIMIT = 256 * 1024 * 1024;
 
 export function defaultDbFile(profile: string): string {
   return join(profileDir(profile), "tasks.db");
@@ -140,7 +150,7 @@ export class Controller {
     // writes leave once per event-loop round: replies read from both engines go to a client in one write
     const conn = new Connection(socket, {
       auth: this.#auth, history: this.#history, verifyBuffers: false, log: this.#config.log, stats: this.stats, reader, passOn: true,
-      coalesce: true,
+      coalesce: true, forwardLimit: this.#config.forwardLimit ?? DEFAULT_FORWARD_LIMIT,
     });
     conn.accept(this.hub.session, this.#config.handshakeTimeout).then(
       (hello) => this.hub.attach(conn, hello),

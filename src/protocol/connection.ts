@@ -39,6 +39,12 @@ export interface ConnectionOptions {
   maxMessage?: number;
   /** Bytes queued for writing above which `send` reports backpressure. */
   highWater?: number;
+  /**
+   * A forwarder: bytes that may wait to be written to this peer before a sender of more for it is
+   * paused (`full`; default `highWater`). Set far above `highWater`, a peer that is slow to read (an
+   * engine busy in user code) does not stop a sender's messages to everyone else.
+   */
+  forwardLimit?: number;
   /** The socket reads into a buffer of its own (see `connectReading`): its data arrives here, not as "data" events. */
   reader?: ReadHook;
   /** Where large binary frames of incoming messages land (see `Landing`); default: fresh memory. */
@@ -263,6 +269,11 @@ export class Connection extends EventEmitter<Events> {
     return this.#opts.highWater ?? 8 * 1024 * 1024;
   }
 
+  /** True while more bytes wait to be written to this peer than `forwardLimit` allows: a forwarder pauses the sender. */
+  get full(): boolean {
+    return this.socket.writableLength + this.#pendingBytes + this.#heldBytes > (this.#opts.forwardLimit ?? this.#highWater);
+  }
+
   /** Sign and send. Returns false when the peer is backed up (wait for "drain"). */
   send(msg: OutMessage): boolean {
     if (this.#state === "closed") return false;
@@ -341,7 +352,7 @@ export class Connection extends EventEmitter<Events> {
   /**
    * Pass on a message that is still arriving (cut-through): its bytes so far go out now and the
    * rest as they come, and writes made meanwhile wait until its last byte is out. `source` (the
-   * socket the bytes come from) is paused while this one is backed up. If the message is aborted
+   * socket the bytes come from) is paused while this one is `full`. If the message is aborted
    * (its sender went away), the missing bytes are sent as zeros: the framing holds and the
    * receiving end drops the message when its buffer MAC fails.
    */
@@ -384,7 +395,7 @@ export class Connection extends EventEmitter<Events> {
     }
     if (!tail.ended) {
       const source = out.source;
-      if (source !== null && !source.isPaused() && socket.writableLength > this.#highWater) {
+      if (source !== null && !source.isPaused() && this.full) {
         source.pause();
         const resume = (): void => {
           socket.off("drain", resume);
