@@ -31,7 +31,7 @@ const data = new Float64Array((32 * MB) / 8).map((_, i) => (i % 1000) * 0.5);
  * asks engine 1 for an answer and the controller for the queue status. Returns how long those took
  * and whether engine 0 was still busy when they came back; checks that the push arrived intact.
  */
-async function pushToBusyEngine(connectionFile: string, blockMs: number): Promise<{ tookMs: number; busyThen: boolean }> {
+async function pushToBusyEngine(connectionFile: string, blockMs: number): Promise<{ tookMs: number; busyThen: boolean; paused: number; limit: number }> {
   const via = await Client.connect({ connectionFile, timeout: 30, direct: false });
   try {
     const busy = via.directView(0).apply(block, blockMs);
@@ -47,7 +47,8 @@ async function pushToBusyEngine(connectionFile: string, blockMs: number): Promis
     await push.get(60);
     // the pushed name, read on engine 0
     assert.equal(await via.directView(0).applySync((f: typeof checksum) => f(data), checksum), checksum(data), "the push arrived intact");
-    return { tookMs, busyThen };
+    const { flowControl } = await via.controllerStats();
+    return { tookMs, busyThen, paused: flowControl.sendersPaused, limit: flowControl.forwardLimit };
   } finally {
     await via.close();
   }
@@ -56,17 +57,21 @@ async function pushToBusyEngine(connectionFile: string, blockMs: number): Promis
 describe("flow control through the controller", () => {
   it("a large push to a busy engine does not hold up the sender's messages to other engines or the controller", async () => {
     await withCluster({ n: 2, profile: "backlog" }, async ({ cluster }) => {
-      const { tookMs, busyThen } = await pushToBusyEngine(cluster.connectionFile, 6000);
+      const { tookMs, busyThen, paused, limit } = await pushToBusyEngine(cluster.connectionFile, 6000);
       assert.ok(busyThen, "engine 0 was still busy when engine 1 answered");
       assert.ok(tookMs < 4000, `engine 1 and the controller answered after ${tookMs} ms`);
+      assert.equal(limit, 256 * MB, "the default forward limit");
+      assert.equal(paused, 0, "no sender was paused");
     });
   });
 
   it("past the forward limit the sender is paused until the busy engine reads (memory stays bounded)", async () => {
     await withCluster({ n: 2, profile: "backlog-limit", forwardLimit: 4 * MB }, async ({ cluster }) => {
-      const { tookMs, busyThen } = await pushToBusyEngine(cluster.connectionFile, 3000);
+      const { tookMs, busyThen, paused, limit } = await pushToBusyEngine(cluster.connectionFile, 3000);
       assert.ok(!busyThen, "the sender's next message waited for engine 0 to read the push");
       assert.ok(tookMs >= 2000, `answered after ${tookMs} ms, before engine 0 was free`);
+      assert.equal(limit, 4 * MB);
+      assert.ok(paused >= 1, `senders paused: ${paused}`);
     });
   });
 });

@@ -75,6 +75,12 @@ export interface ControllerStats {
    */
   passedOn: { messages: number; bytes: number };
   /**
+   * Flow control (docs/architecture.md): the bytes the controller queues for one peer that is slow
+   * to read before it pauses the senders of more for it (the cluster's `forwardLimit`), and how often
+   * it paused a sender so far.
+   */
+  flowControl: { forwardLimit: number; sendersPaused: number };
+  /**
    * Tasks sent through the controller (load-balanced ones, mostly) whose engine answered them
    * straight to their client over its direct link, and told the controller in its next report.
    */

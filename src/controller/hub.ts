@@ -65,6 +65,8 @@ export class Hub {
   readonly #arrivingFrom = new WeakMap<Job, Connection>();
   /** Large messages passed on while they arrived, and their bytes (stats). */
   readonly passOnStats = { messages: 0, bytes: 0 };
+  /** How often a sender was paused because a peer it wrote to was full (see `forwardLimit`). */
+  readonly flowStats = { forwardLimit: 0, sendersPaused: 0 };
   /** Tasks that came through here and were answered over their client's direct link (stats). */
   #answeredOverLinks = 0;
   /**
@@ -186,6 +188,7 @@ export class Hub {
       early: { ...this.scheduler.earlyStats, limits: Object.fromEntries(this.engines.ids().map((id) => [String(id), this.scheduler.earlyLimit(id)])) },
       dropped: this.#opts.stats.toJSON(), droppedTotal: this.#opts.stats.total,
       passedOn: { ...this.passOnStats },
+      flowControl: { ...this.flowStats },
       answeredOverLinks: this.#answeredOverLinks,
     };
   }
@@ -413,6 +416,7 @@ export class Hub {
     dest.write(raw);
     if (!dest.full || src === null || src.socket.isPaused()) return;
     src.socket.pause();
+    this.flowStats.sendersPaused += 1;
     dest.once("drain", () => src.socket.resume());
     dest.once("close", () => src.socket.resume());
   }

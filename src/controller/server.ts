@@ -73,6 +73,10 @@ export class Controller {
   readonly #servers: Server[] = [];
   readonly #sockets = new Set<Socket>();
   #stopped: Promise<void> | null = null;
+
+  get #forwardLimit(): number {
+    return this.#config.forwardLimit ?? DEFAULT_FORWARD_LIMIT;
+  }
   #onStop: () => void = () => {};
 
   private constructor(config: ControllerConfig, info: ConnectionInfo) {
@@ -84,6 +88,7 @@ export class Controller {
       scheme: config.scheme, hwm: config.hwm, hbPeriod: config.hbPeriod, hbMisses: config.hbMisses,
       onShutdown: () => void this.stop(),
     });
+    this.hub.flowStats.forwardLimit = this.#forwardLimit;
     installQueries(this.hub, this.#auth);
     if (this.hub.db instanceof SqliteDb) this.#failOrphans(this.hub.db);
   }
@@ -150,7 +155,7 @@ export class Controller {
     // writes leave once per event-loop round: replies read from both engines go to a client in one write
     const conn = new Connection(socket, {
       auth: this.#auth, history: this.#history, verifyBuffers: false, log: this.#config.log, stats: this.stats, reader, passOn: true,
-      coalesce: true, forwardLimit: this.#config.forwardLimit ?? DEFAULT_FORWARD_LIMIT,
+      coalesce: true, forwardLimit: this.#forwardLimit, onSenderPaused: () => (this.hub.flowStats.sendersPaused += 1),
     });
     conn.accept(this.hub.session, this.#config.handshakeTimeout).then(
       (hello) => this.hub.attach(conn, hello),

@@ -45,6 +45,8 @@ export interface ConnectionOptions {
    * engine busy in user code) does not stop a sender's messages to everyone else.
    */
   forwardLimit?: number;
+  /** Called when passing a message on to this peer paused its sender (see `forwardLimit`). */
+  onSenderPaused?: () => void;
   /** The socket reads into a buffer of its own (see `connectReading`): its data arrives here, not as "data" events. */
   reader?: ReadHook;
   /** Where large binary frames of incoming messages land (see `Landing`); default: fresh memory. */
@@ -397,6 +399,7 @@ export class Connection extends EventEmitter<Events> {
       const source = out.source;
       if (source !== null && !source.isPaused() && this.full) {
         source.pause();
+        this.#opts.onSenderPaused?.();
         const resume = (): void => {
           socket.off("drain", resume);
           socket.off("close", resume);
