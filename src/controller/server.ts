@@ -73,11 +73,11 @@ export class Controller {
   readonly #servers: Server[] = [];
   readonly #sockets = new Set<Socket>();
   #stopped: Promise<void> | null = null;
+  #onStop: () => void = () => {};
 
   get #forwardLimit(): number {
     return this.#config.forwardLimit ?? DEFAULT_FORWARD_LIMIT;
   }
-  #onStop: () => void = () => {};
 
   private constructor(config: ControllerConfig, info: ConnectionInfo) {
     this.#config = config;
