@@ -81,6 +81,11 @@ export interface ControllerStats {
    */
   flowControl: { forwardLimit: number; sendersPaused: number };
   /**
+   * Load-balanced tasks that clients submitted in one turn and sent together, one message per
+   * group of up to 128 (docs/architecture.md): the groups taken in, and the tasks in them.
+   */
+  grouped: { groups: number; tasks: number };
+  /**
    * Tasks sent through the controller (load-balanced ones, mostly) whose engine answered them
    * straight to their client over its direct link, and told the controller in its next report.
    */

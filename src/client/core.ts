@@ -17,6 +17,7 @@ import { reviveSpecials } from "../protocol/specials.js";
 import { isoMicro, nowMs, parseIsoMicro } from "../protocol/time.js";
 import { ControllerError, EngineError, remoteErrorFrom, TimeoutError } from "./errors.js";
 import { Landings } from "./landings.js";
+import { TaskGroups } from "./groups.js";
 import { Liveness } from "./liveness.js";
 import { EngineLinks, type EngineLink } from "./links.js";
 import { ExecuteReply } from "./execute.js";
@@ -89,6 +90,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   readonly #history = new DigestHistory();
   readonly #requests = new Map<string, Pending>();
   #conn: Connection | null = null;
+  /** Load-balanced tasks of this turn, sent to the controller together (see groups.ts). */
+  readonly groups: TaskGroups;
   #closed = false;
   #reconnecting: Promise<void> | null = null;
   #refed = true;
@@ -114,6 +117,19 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.info = opts.info;
     this.#log = opts.logger ?? silentLogger;
     this.#auth = new Authenticator(opts.info.key);
+    this.groups = new TaskGroups({
+      auth: this.#auth,
+      session: this.session,
+      open: () => this.#conn !== null && this.#conn.open,
+      write: (chunks, states) => {
+        const conn = this.#conn!;
+        conn.write(chunks);
+        conn.onFlushed(() => {
+          for (const s of states) s.sent = true;
+        });
+      },
+      alone: (chunk, state) => this.#viaController([chunk], state),
+    });
     this.#links = new EngineLinks({
       session: this.session, auth: this.#auth, history: this.#history, stats: this.stats, log: this.#log,
       landing: this.#landing, timeoutMs: opts.timeout * 1000,
@@ -125,7 +141,10 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       socket: () => this.#conn?.socket ?? null,
       // direct tasks on links do not need the controller
       awaiting: () => this.outstanding.size > this.#viaLink.size || this.#watching.size > 0 || this.#requests.size > 0,
-      probe: () => this.#conn?.send({ header: makeHeader("ping_request", this.session), content: {} }),
+      probe: () => {
+        this.groups.flush();
+        this.#conn?.send({ header: makeHeader("ping_request", this.session), content: {} });
+      },
       lost: (ms) => {
         this.#log.warn("the controller went silent; reconnecting", { silentMs: Math.round(ms) });
         this.#conn?.socket.destroy();
@@ -190,6 +209,11 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     if (link !== null) {
       this.#viaLink.set(state.msgId, link);
       link.send(encodeMessage(this.#auth, msg), state);
+    } else if (req.metadata.route === "task") {
+      // the group's index carries the metadata as JSON: make it once, for the message and the index
+      const texts = req.texts ?? { metadata: JSON.stringify(req.metadata), content: JSON.stringify(req.content) };
+      const chunks = encodeMessage(this.#auth, { header, metadata: req.metadata, content: req.content, buffers: req.buffers, texts });
+      if (!this.groups.add(chunks, state, header, texts.metadata)) this.#viaController(chunks, state);
     } else {
       this.#viaController(encodeMessage(this.#auth, msg), state);
     }
@@ -219,6 +243,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   }
 
   #viaController(chunks: readonly Uint8Array[], state: TaskState): void {
+    this.groups.flush(); // what was submitted before goes first
     this.#viaLink.delete(state.msgId);
     const conn = this.#conn;
     if (conn === null || !conn.open) {
@@ -281,6 +306,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       };
       this.#requests.set(header.msg_id, { resolve: settle, reject, timer });
       this.#updateRef();
+      this.groups.flush(); // tasks submitted before (an abort of them, a status that counts them) go first
       conn.send({ header, content });
     });
   }
@@ -541,6 +567,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   /** Close the connection; everything still pending fails with `reason`. */
   async close(reason: Error = new ControllerError("the client is closed")): Promise<void> {
     if (this.#closed) return;
+    this.groups.flush(); // tasks of this turn leave as they would have alone
     this.#closed = true;
     this.#held.length = 0; // their tasks are outstanding: failed below with the rest
     this.#liveness.stop();

@@ -5,9 +5,10 @@
 import type { Connection, DropStats, Hello } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
 import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
-import type { Authenticator } from "../protocol/auth.js";
+import { signatureOf, type Authenticator, type DigestHistory } from "../protocol/auth.js";
 import { isoMicro } from "../protocol/time.js";
 import { decodeRaw, type Tail } from "../protocol/wire.js";
+import { MSG_SPEC_VERSION } from "../protocol/version.js";
 import type { TaskDb } from "./db/memory.js";
 import { headText, retain, retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
 import { EngineRegistry, type EngineEntry } from "./engines.js";
@@ -27,6 +28,8 @@ export interface HubOptions {
   auth: Authenticator;
   stats: DropStats;
   log: Logger;
+  /** The connections' replay history: the tasks of a group are entered in it too. */
+  history: DigestHistory;
   db: TaskDb;
   scheme: SchemeName;
   hwm: number;
@@ -65,6 +68,8 @@ export class Hub {
   readonly #arrivingFrom = new WeakMap<Job, Connection>();
   /** Large messages passed on while they arrived, and their bytes (stats). */
   readonly passOnStats = { messages: 0, bytes: 0 };
+  /** Task groups taken in, and the tasks in them (stats). */
+  readonly groupStats = { groups: 0, tasks: 0 };
   /** How often a sender was paused because a peer it wrote to was full (see `forwardLimit`). */
   readonly flowStats = { forwardLimit: 0, sendersPaused: 0 };
   /** Tasks that came through here and were answered over their client's direct link (stats). */
@@ -164,6 +169,7 @@ export class Hub {
     return {
       apply_request: submit,
       execute_request: submit,
+      task_group: (conn, session, msg) => this.#submitGroup(conn, session, msg),
       connection_request: (conn, _s, msg) => this.send(conn, "connection_reply", { status: "ok", engines: this.#engineTable(), hosts: this.#hostTable() }, msg.header),
       queue_request: (conn, _s, msg) => this.send(conn, "queue_reply", this.#queueStatus(msg.content), msg.header),
       abort_request: (conn, _s, msg) => this.#abort(conn, msg),
@@ -189,6 +195,7 @@ export class Hub {
       dropped: this.#opts.stats.toJSON(), droppedTotal: this.#opts.stats.total,
       passedOn: { ...this.passOnStats },
       flowControl: { ...this.flowStats },
+      grouped: { ...this.groupStats },
       answeredOverLinks: this.#answeredOverLinks,
     };
   }
@@ -274,6 +281,49 @@ export class Hub {
       return this.failTask(record, (err as Error).name, (err as Error).message);
     }
     this.scheduler.submit(job);
+  }
+
+  /**
+   * Tasks a client submitted in one turn, in one message (src/client/groups.ts). The group was
+   * authenticated as a whole, its buffers included (a group stays below the size where buffers get a
+   * MAC of their own); its index gives each task's id, date, type and metadata, so no task's message
+   * is framed, verified or parsed here: each is recorded and scheduled as if it had come alone, and
+   * its own signed bytes go on to its engine, which checks them. Each task's signature enters the
+   * replay history, so none of them can be sent again alone.
+   */
+  #submitGroup(conn: Connection, session: string, msg: Incoming): void {
+    const c = msg.content as { types?: unknown; mds?: unknown; tasks?: unknown };
+    const buffers = msg.buffers;
+    if (!Array.isArray(c.types) || !Array.isArray(c.mds) || !Array.isArray(c.tasks) || c.tasks.length !== buffers.length) {
+      return this.drop("malformed task group", msg);
+    }
+    this.groupStats.groups += 1;
+    for (let i = 0; i < buffers.length; i++) {
+      const t = c.tasks[i] as unknown[];
+      const raw = buffers[i]!;
+      const msgType = Array.isArray(t) ? c.types[t[2] as number] : undefined;
+      const metadata = Array.isArray(t) ? (c.mds[t[3] as number] as unknown) : undefined;
+      if (!Array.isArray(t) || typeof t[0] !== "string" || typeof t[1] !== "string" || (msgType !== "apply_request" && msgType !== "execute_request")
+        || typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
+        this.#opts.stats.count("malformed task in a group");
+        continue;
+      }
+      const header: Header = { msg_id: t[0], msg_type: msgType, session, date: t[1], version: MSG_SPEC_VERSION };
+      const mac = signatureOf(raw);
+      if (mac === null) {
+        // its engine could not check it: it fails here, where its client hears of it
+        const record = emptyRecord(header, metadata as Json, session, "task");
+        if (!this.db.has(header.msg_id)) this.#addRecord(record);
+        this.failTask(record, "ProtocolError", `task ${header.msg_id} came in a group without a valid frame`);
+        continue;
+      }
+      if (!this.#opts.history.add(mac)) {
+        this.#opts.stats.count("replayed message");
+        continue;
+      }
+      this.groupStats.tasks += 1;
+      this.#submit(conn, session, Incoming.known(raw, header, metadata as Json));
+    }
   }
 
   #submitDirect(conn: Connection, record: TaskRecord, msg: Incoming): void {

@@ -84,7 +84,7 @@ export class Controller {
     this.info = info;
     this.#auth = new Authenticator(config.key);
     this.hub = new Hub({
-      session: randomUUID(), auth: this.#auth, stats: this.stats, log: config.log, db: openDb(config),
+      session: randomUUID(), auth: this.#auth, stats: this.stats, log: config.log, history: this.#history, db: openDb(config),
       scheme: config.scheme, hwm: config.hwm, hbPeriod: config.hbPeriod, hbMisses: config.hbMisses,
       onShutdown: () => void this.stop(),
     });

@@ -10,6 +10,7 @@
  */
 import { type CipherChaCha20Poly1305, createCipheriv, createHash, createHmac, hash, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import { RecentKeys } from "./recent.js";
+import { MIN_FRAMES } from "./wire.js";
 
 const AUTH_VERSION = 1;
 const MODE_INLINE = 0;
@@ -254,6 +255,22 @@ function copyInto(dest: Buffer, src: Uint8Array, at: number): number {
  * random: its first 64 bits are the key. Two different signatures share a key with probability
  * 2^-64 per pair, so a fresh message is mistaken for a replay about once in 10^14 messages.
  */
+/**
+ * The HMAC in the auth frame of one framed message, after a check of its frame table (total length,
+ * frame count and lengths); null if the bytes are not one well-framed signed message.
+ */
+export function signatureOf(raw: Buffer): Buffer | null {
+  if (raw.length < 8 || raw.readUInt32LE(0) + 4 !== raw.length) return null;
+  const n = raw.readUInt32LE(4);
+  if (n < MIN_FRAMES || 8 + 4 * n > raw.length) return null;
+  let sum = 8 + 4 * n;
+  for (let i = 0; i < n; i++) sum += raw.readUInt32LE(8 + 4 * i);
+  const authLen = raw.readUInt32LE(8);
+  const at = 8 + 4 * n;
+  if (sum !== raw.length || authLen < 2 + HMAC_LEN || raw[at] !== AUTH_VERSION) return null;
+  return raw.subarray(at + 2, at + 2 + HMAC_LEN);
+}
+
 export class DigestHistory {
   readonly #seen: RecentKeys;
 

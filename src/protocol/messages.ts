@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { Authenticator } from "./auth.js";
 import { isoMicro } from "./time.js";
 import { MSG_SPEC_VERSION } from "./version.js";
-import { encodeFrames, JSON_FRAMES, type RawMessage, type Tail } from "./wire.js";
+import { decodeRaw, encodeFrames, JSON_FRAMES, type RawMessage, type Tail } from "./wire.js";
 
 export interface Header {
   msg_id: string;
@@ -61,16 +61,41 @@ export class Incoming {
   readonly #message: RawMessage;
   #content: Json | undefined;
 
-  constructor(message: RawMessage) {
+  constructor(message: RawMessage, known?: { header: Header; metadata: Json }) {
     this.#message = message;
     this.raw = message.raw;
     this.size = message.size;
+    if (known !== undefined) {
+      this.header = known.header;
+      this.parent = {};
+      this.metadata = known.metadata;
+      return;
+    }
     this.header = parseObject(message.head[1]!, "header") as unknown as Header;
     this.parent = parseObject(message.head[2]!, "parent header") as Header | Record<string, never>;
     this.metadata = parseObject(message.head[3]!, "metadata");
     if (typeof this.header.msg_type !== "string" || typeof this.header.msg_id !== "string") {
       throw new SyntaxError("header lacks msg_id or msg_type");
     }
+  }
+
+  /**
+   * A message with no parent header whose header and metadata are known without reading it: a
+   * task of a group the controller authenticated as a whole (see `task_group`). Its frames are
+   * decoded only if its content or buffers are asked for.
+   */
+  static known(raw: Buffer, header: Header, metadata: Json): Incoming {
+    let decoded: RawMessage | null = null;
+    const message = (): RawMessage => (decoded ??= decodeRaw([raw]));
+    return new Incoming(
+      {
+        raw: [raw], size: raw.length, tail: null, bufferTag: null,
+        get head() { return message().head; },
+        get bufferLengths() { return message().bufferLengths; },
+        buffers: () => message().buffers(),
+      },
+      { header, metadata },
+    );
   }
 
   get msgType(): string {
