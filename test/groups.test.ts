@@ -91,6 +91,11 @@ describe("task groups", () => {
     peer.write(group([[randomUUID(), date, 0, 0]], [task(3)[0]!, task(4)[0]!]));
     await until(async () => ((await r.rc.controllerStats()).dropped["malformed task group"] ?? 0) > 0, 10_000, "the bad group to be dropped");
 
+    // a group too large for its one HMAC to cover its buffers: dropped
+    const big = encodeMessage(auth, { header: makeHeader("apply_request", session), metadata: { route: "task" }, content: {}, buffers: [Buffer.alloc(70_000)] });
+    peer.write(group([[randomUUID(), date, 0, 0]], [Buffer.concat(big)]));
+    await until(async () => ((await r.rc.controllerStats()).dropped["task group too large"] ?? 0) > 0, 10_000, "the large group to be dropped");
+
     // an entry whose bytes are no framed message: that task fails (its client hears), the other runs
     const c = task(5);
     const bad = randomUUID();

@@ -5,7 +5,7 @@
 import type { Connection, DropStats, Hello } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
 import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
-import { signatureOf, type Authenticator, type DigestHistory } from "../protocol/auth.js";
+import { POLY_THRESHOLD, signatureOf, type Authenticator, type DigestHistory } from "../protocol/auth.js";
 import { isoMicro } from "../protocol/time.js";
 import { decodeRaw, type Tail } from "../protocol/wire.js";
 import { MSG_SPEC_VERSION } from "../protocol/version.js";
@@ -297,6 +297,10 @@ export class Hub {
     if (!Array.isArray(c.types) || !Array.isArray(c.mds) || !Array.isArray(c.tasks) || c.tasks.length !== buffers.length) {
       return this.drop("malformed task group", msg);
     }
+    // below POLY_THRESHOLD the group's HMAC covers its buffers, which this controller does not check otherwise
+    let bytes = 0;
+    for (const b of buffers) bytes += b.length;
+    if (bytes >= POLY_THRESHOLD) return this.drop("task group too large", msg);
     this.groupStats.groups += 1;
     for (let i = 0; i < buffers.length; i++) {
       const t = c.tasks[i] as unknown[];
