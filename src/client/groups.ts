@@ -39,8 +39,6 @@ export class TaskGroups {
   #items: Item[] = [];
   #bytes = 0;
   #scheduled = false;
-  /** Groups sent, and the tasks in them (counted by the client for tests and stats). */
-  sent = { groups: 0, tasks: 0 };
 
   constructor(host: GroupHost) {
     this.#host = host;
@@ -83,8 +81,6 @@ export class TaskGroups {
       texts: { metadata: "{}", content: indexText(items) },
       buffers: items.map((i) => i.chunk),
     }), items.map((i) => i.state));
-    this.sent.groups += 1;
-    this.sent.tasks += items.length;
   }
 }
 
