@@ -8,8 +8,15 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { TaskAborted } from "tsparallel";
-import { Authenticator, encodeMessage, makeHeader, readConnectionFile, type ConnectionInfo, type Incoming } from "tsparallel/internal";
+import { Authenticator, encodeMessage, makeHeader, PROTOCOL_VERSION, readConnectionFile, takesTaskGroups, type ConnectionInfo, type Incoming } from "tsparallel/internal";
 import { RawPeer, startCluster, until, type Running } from "./helpers.ts";
+
+describe("task groups - protocol", () => {
+  it("groups go only to a controller of protocol 1.1 or later (an older one of the same major would drop them)", () => {
+    assert.equal(PROTOCOL_VERSION, "1.1");
+    assert.deepEqual(["1.0", "1.1", "1.7", "2.0", "0.9", "x", undefined].map(takesTaskGroups), [false, true, true, true, false, false, false]);
+  });
+});
 
 describe("task groups", () => {
   let r: Running;

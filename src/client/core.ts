@@ -15,6 +15,7 @@ import { encodeMessage, makeHeader, type Incoming, type Json } from "../protocol
 import { unpack } from "../protocol/serialize.js";
 import { reviveSpecials } from "../protocol/specials.js";
 import { isoMicro, nowMs, parseIsoMicro } from "../protocol/time.js";
+import { takesTaskGroups } from "../protocol/version.js";
 import { ControllerError, EngineError, remoteErrorFrom, TimeoutError } from "./errors.js";
 import { Landings } from "./landings.js";
 import { TaskGroups } from "./groups.js";
@@ -93,6 +94,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   /** Load-balanced tasks of this turn, sent to the controller together (see groups.ts). */
   readonly groups: TaskGroups;
   #closed = false;
+  /** The controller takes task groups (its protocol is 1.1 or later): else every task goes alone. */
+  #groupsTaken = false;
   #reconnecting: Promise<void> | null = null;
   #refed = true;
   readonly #links: EngineLinks;
@@ -120,7 +123,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.groups = new TaskGroups({
       auth: this.#auth,
       session: this.session,
-      open: () => this.#conn !== null && this.#conn.open,
+      open: () => this.#conn !== null && this.#conn.open && this.#groupsTaken,
       write: (chunks, states) => {
         const conn = this.#conn!;
         conn.write(chunks);
@@ -161,7 +164,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   }
 
   async connect(): Promise<void> {
-    const { conn } = await dial({
+    const { conn, welcome } = await dial({
       info: this.info, transport: this.#opts.transport, role: "client", session: this.session,
       timeoutMs: this.#opts.timeout * 1000, auth: this.#auth, history: this.#history, stats: this.stats,
       log: this.#log, verifyBuffers: true, landing: this.#landing,
@@ -176,6 +179,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       throw new ControllerError("the client is closed");
     }
     this.#conn = conn;
+    this.#groupsTaken = takesTaskGroups(welcome.protocol);
     this.#updateRef();
     this.#liveness.start();
     // the engine table is applied as the reply is read (#onMessage), not after this await: a

@@ -1,7 +1,11 @@
 import { readFileSync } from "node:fs";
 
-/** Wire protocol version: peers with a different major refuse each other at the handshake. */
-export const PROTOCOL_VERSION = "1.0";
+/**
+ * Wire protocol version: peers with a different major refuse each other at the handshake. A minor
+ * adds what an older peer of the same major can do without: 1.1, task groups (a client sends them
+ * only to a controller of 1.1 or later).
+ */
+export const PROTOCOL_VERSION = "1.1";
 
 /** The Jupyter message-spec version our headers claim. */
 export const MSG_SPEC_VERSION = "5.3";
@@ -17,4 +21,10 @@ export const NODE_VERSION: string = process.versions.node;
 
 export function major(version: string): string {
   return version.split(".")[0] ?? version;
+}
+
+/** Whether a peer announcing `version` takes task groups (protocol 1.1 and later). */
+export function takesTaskGroups(version: unknown): boolean {
+  const [maj, min] = String(version).split(".").map(Number);
+  return maj! > 1 || (maj === 1 && min! >= 1);
 }
