@@ -27,10 +27,25 @@ export interface TestNetwork {
 
 const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
 
+/**
+ * A tag (for interface and namespace names, at most 15 characters) and a /24 that nothing on this host
+ * uses yet: a test run killed before its cleanup leaves its network behind, and a new one on the same
+ * subnet would route its engines' packets to the old bridge.
+ */
+function freeSlot(name: string): { tag: string; subnet: number } {
+  const read = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "pipe", "ignore"] }).toString();
+  const used = `${read("-o", "link", "show")}\n${read("-o", "-4", "addr", "show")}\n${read("netns", "list")}`;
+  for (let k = 0; k < 200; k++) {
+    const tag = `${name}${((process.pid + k) % 1296).toString(36)}`;
+    const subnet = 10 + ((process.pid + k) % 200) + (name.charCodeAt(0) % 40);
+    if (!used.includes(` tsp${tag}b:`) && !used.includes(`tsp-${tag}-`) && !used.includes(`10.213.${subnet}.`)) return { tag, subnet };
+  }
+  throw new Error("no free subnet for test hosts: remove the tsp* interfaces and namespaces of earlier runs");
+}
+
 /** `count` hosts on their own /24; `name` keeps the interfaces of different test files apart. */
 export function makeNetwork(name: string, count: number): TestNetwork {
-  const tag = `${name}${(process.pid % 1296).toString(36)}`; // interface names: at most 15 characters
-  const subnet = 10 + (process.pid % 200) + (name.charCodeAt(0) % 40);
+  const { tag, subnet } = freeSlot(name);
   const bridge = `tsp${tag}b`;
   const hosts: TestHost[] = Array.from({ length: count }, (_, i) => ({ ns: `tsp-${tag}-${i}`, ip: `10.213.${subnet}.${10 + i}`, procs: [] }));
   const remove = () => {
