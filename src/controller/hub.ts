@@ -303,22 +303,19 @@ export class Hub {
     if (bytes >= POLY_THRESHOLD) return this.drop("task group too large", msg);
     this.groupStats.groups += 1;
     for (let i = 0; i < buffers.length; i++) {
-      const t = c.tasks[i] as unknown[];
+      const entry = groupEntry(c.tasks[i], c.types, c.mds, session);
       const raw = buffers[i]!;
-      const msgType = Array.isArray(t) ? c.types[t[2] as number] : undefined;
-      const metadata = Array.isArray(t) ? (c.mds[t[3] as number] as unknown) : undefined;
-      if (!Array.isArray(t) || typeof t[0] !== "string" || typeof t[1] !== "string" || (msgType !== "apply_request" && msgType !== "execute_request")
-        || typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
+      const mac = entry === null ? null : signatureOf(raw);
+      if (entry === null || (mac === null && this.db.has(entry.header.msg_id))) {
         this.#opts.stats.count("malformed task in a group");
         continue;
       }
-      const header: Header = { msg_id: t[0], msg_type: msgType, session, date: t[1], version: MSG_SPEC_VERSION };
-      const mac = signatureOf(raw);
       if (mac === null) {
-        // its engine could not check it: it fails here, where its client hears of it
-        const record = emptyRecord(header, metadata as Json, session, "task");
-        if (!this.db.has(header.msg_id)) this.#addRecord(record);
-        this.failTask(record, "ProtocolError", `task ${header.msg_id} came in a group without a valid frame`);
+        // its engine could not check it: it fails here, where its client hears of it (an id already
+        // recorded belongs to another task, which such an entry must not end)
+        const record = emptyRecord(entry.header, entry.metadata, session, "task");
+        this.#addRecord(record);
+        this.failTask(record, "ProtocolError", `task ${entry.header.msg_id} came in a group without a valid frame`);
         continue;
       }
       if (!this.#opts.history.add(mac)) {
@@ -326,7 +323,7 @@ export class Hub {
         continue;
       }
       this.groupStats.tasks += 1;
-      this.#submit(conn, session, Incoming.known(raw, header, metadata as Json));
+      this.#submit(conn, session, Incoming.known(raw, entry.header, entry.metadata));
     }
   }
 
@@ -892,6 +889,16 @@ function directOutcome(d: Json, reply: Buffer): Outcome {
 }
 
 /** Header and metadata of a raw message we made or stored. */
+/** A task group's index entry `[id, date, type index, metadata index]` as the task's header and metadata, or null if malformed. */
+function groupEntry(t: unknown, types: unknown[], mds: unknown[], session: string): { header: Header; metadata: Json } | null {
+  if (!Array.isArray(t) || typeof t[0] !== "string" || typeof t[1] !== "string") return null;
+  const msgType = types[t[2] as number];
+  const metadata = mds[t[3] as number];
+  if (msgType !== "apply_request" && msgType !== "execute_request") return null;
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) return null;
+  return { header: { msg_id: t[0], msg_type: msgType, session, date: t[1], version: MSG_SPEC_VERSION }, metadata: metadata as Json };
+}
+
 function decodeHead(raw: Buffer[]): { header: Header; metadata: Json } {
   const text = headText(raw);
   return { header: JSON.parse(text.header) as Header, metadata: JSON.parse(text.metadata) as Json };

@@ -249,13 +249,6 @@ function copyInto(dest: Buffer, src: Uint8Array, at: number): number {
 }
 
 /**
- * Replay protection: the signatures seen recently, so that a message sent again is refused. A
- * signature is remembered for at least `capacity` messages after it, in bounded memory (RecentKeys:
- * two generations, 8 bytes per slot, nothing for the GC to trace). A MAC's bytes are uniformly
- * random: its first 64 bits are the key. Two different signatures share a key with probability
- * 2^-64 per pair, so a fresh message is mistaken for a replay about once in 10^14 messages.
- */
-/**
  * The HMAC in the auth frame of one framed message, after a check of its frame table (total length,
  * frame count and lengths); null if the bytes are not one well-framed signed message.
  */
@@ -271,6 +264,13 @@ export function signatureOf(raw: Buffer): Buffer | null {
   return raw.subarray(at + 2, at + 2 + HMAC_LEN);
 }
 
+/**
+ * Replay protection: the signatures seen recently, so that a message sent again is refused. A
+ * signature is remembered for at least `capacity` messages after it, in bounded memory (RecentKeys:
+ * two generations, 8 bytes per slot, nothing for the GC to trace). A MAC's bytes are uniformly
+ * random: its first 64 bits are the key. Two different signatures share a key with probability
+ * 2^-64 per pair, so a fresh message is mistaken for a replay about once in 10^14 messages.
+ */
 export class DigestHistory {
   readonly #seen: RecentKeys;
 
