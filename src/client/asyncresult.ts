@@ -59,8 +59,7 @@ export class AsyncResult<T = unknown, E = T extends unknown[] ? T[number] : T> i
     this.#returnExceptions = init.returnExceptions ?? false;
     this.#abort = init.abort;
     this.#combine = init.combine;
-    // one task (the common case of apply on one engine): no allSettled machinery per call
-    this.#settled = this.#tasks.length === 1 ? this.#tasks[0]!.promise.then(noop, noop) : Promise.allSettled(this.#tasks.map((t) => t.promise)).then(noop);
+    this.#settled = allSettled(this.#tasks);
     this.#promise = this.#settled.then(() => this.#outcome(this.#returnExceptions));
     this.#promise.catch(noop); // failures surface through await/get only, never as unhandled
   }
@@ -381,6 +380,18 @@ function completionOrder(tasks: readonly TaskState[]): Array<Promise<number>> {
     t.promise.then(done, done);
   });
   return slots;
+}
+
+/** Resolves once every task has settled: one countdown, no promise per task. */
+function allSettled(tasks: readonly TaskState[]): Promise<void> {
+  return new Promise((resolve) => {
+    let left = tasks.length;
+    if (left === 0) return resolve();
+    const one = (): void => {
+      if (--left === 0) resolve();
+    };
+    for (const t of tasks) t.whenSettled(one);
+  });
 }
 
 function withTimeout<T>(result: Promise<T>, settled: Promise<void>, timeout: number): Promise<T> {

@@ -359,6 +359,11 @@ export class Client extends EventEmitter<ClientEvents> {
   [Symbol.for("tsparallel.holdLinks")](on: boolean): void {
     this.#core.holdLinks(on);
   }
+
+  /** Internal: reply groups received over direct links, and the replies in them (for tests). */
+  [Symbol.for("tsparallel.replyGroups")](): { groups: number; replies: number } {
+    return { ...this.#core.replyGroupStats };
+  }
 }
 
 function targetList(targets: Targets | undefined): number[] | null {

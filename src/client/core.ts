@@ -83,6 +83,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   /** Where each engine runs: pid, hostname, and its direct-link address (same host only). */
   readonly hosts = new Map<number, { pid: number; hostname: string; direct: string | null }>();
   readonly stats = new DropStats();
+  /** Reply groups received over links, and the replies in them (tests, tools). */
+  readonly replyGroupStats = { groups: 0, replies: 0 };
   /** Places in gathered arrays that replies' large frames are read into (see landings.ts). */
   readonly landings = new Landings();
   readonly #opts: CoreOptions;
@@ -323,6 +325,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
       case "apply_reply":
       case "execute_reply":
         return this.#taskReply(msg);
+      case "reply_group":
+        return this.#replyGroup(msg);
       case "stream":
         return this.#stream(msg);
       case "ping_reply":
@@ -373,14 +377,48 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.applyReply(state, msg.header.date, msg.metadata, msg.content, msg.buffers, msg.msgType === "execute_reply");
   }
 
+  /**
+   * Replies of a burst of load-balanced tasks, in one message over an engine's link (protocol 1.2,
+   * src/engine/replies.ts): each entry settles its task as a reply of its own would. A malformed
+   * group is dropped whole and counted.
+   */
+  #replyGroup(msg: Incoming): void {
+    const c = msg.content;
+    const buffers = msg.buffers;
+    if (typeof c.engine !== "string" || !validReplyEntries(c.replies, buffers.length)) {
+      this.stats.count("malformed reply group");
+      return;
+    }
+    const uuid = c.engine;
+    const engineId = typeof c.engine_id === "number" ? c.engine_id : this.#engineIdOf(uuid);
+    this.replyGroupStats.groups += 1;
+    let at = 0;
+    for (const [id, date, started, specials, n] of c.replies as ReplyEntry[]) {
+      const values = buffers.slice(at, (at += n));
+      const state = this.tasks.get(id);
+      if (state === undefined || state.done) {
+        this.stats.count("stale or unknown reply");
+        continue;
+      }
+      this.replyGroupStats.replies += 1;
+      this.#settle(state, date, started, uuid, engineId, specials === 1 ? OK_WITH_SPECIALS : OK, values, false);
+    }
+  }
+
   /** Fill a task's state from a reply (live, or fetched from the controller's record). */
   applyReply(state: TaskState, date: string, metadata: Json, content: Json, buffers: Buffer[], isExecute: boolean): void {
+    const started = typeof metadata.started === "string" ? metadata.started : null;
+    const uuid = typeof metadata.engine === "string" ? metadata.engine : null;
+    const engineId = typeof metadata.engine_id === "number" ? metadata.engine_id : this.#engineIdOf(uuid);
+    this.#settle(state, date, started, uuid, engineId, content, buffers, isExecute);
+  }
+
+  #settle(state: TaskState, date: string, started: string | null, uuid: string | null, engineId: number | null, content: Json, buffers: Buffer[], isExecute: boolean): void {
     const md = state.metadata;
     md.setTime("received", nowMs());
-    md.setTime("started", typeof metadata.started === "string" ? parseIsoMicro(metadata.started) : null);
+    md.setTime("started", started === null ? null : parseIsoMicro(started));
     md.setTime("completed", parseIsoMicro(date));
-    const uuid = typeof metadata.engine === "string" ? metadata.engine : null;
-    md.engineId = typeof metadata.engine_id === "number" ? metadata.engine_id : this.#engineIdOf(uuid);
+    md.engineId = engineId;
     // the engine table's copy of the uuid, not one more string per task kept until purgeResults
     const known = md.engineId === null ? undefined : this.engines.get(md.engineId);
     md.engineUuid = known === uuid ? known : uuid;
@@ -618,6 +656,24 @@ function depIds(value: unknown): string[] | undefined {
   if (typeof value === "string") return [value];
   if (value !== null && typeof value === "object" && Array.isArray((value as Json).ids)) return ((value as Json).ids as unknown[]).map(String);
   return undefined;
+}
+
+/** A reply group's entry: [task id, completed, started, value has specials (1/0), buffer count] (src/engine/replies.ts). */
+type ReplyEntry = [string, string, string | null, number, number];
+const OK: Json = { status: "ok" };
+const OK_WITH_SPECIALS: Json = { status: "ok", specials: true };
+
+function validReplyEntries(replies: unknown, buffers: number): boolean {
+  if (!Array.isArray(replies)) return false;
+  let total = 0;
+  for (const e of replies as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 5) return false;
+    const [id, date, started, specials, n] = e as unknown[];
+    if (typeof id !== "string" || typeof date !== "string" || (started !== null && typeof started !== "string")) return false;
+    if ((specials !== 0 && specials !== 1) || !Number.isInteger(n) || (n as number) < 0) return false;
+    total += n as number;
+  }
+  return total === buffers;
 }
 
 /** A result's value: deserialized, with functions it contains rebuilt from their source. */

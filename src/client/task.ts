@@ -10,19 +10,19 @@ export class TaskState {
   value: unknown = undefined;
   error: Error | null = null;
   sent = false;
-  /** Until the task settles; then let go (a client keeps every task until purgeResults). */
-  #promise: Promise<unknown> | null;
-  #resolve!: (v: unknown) => void;
-  #reject!: (e: Error) => void;
+  /**
+   * Made only when someone asks for it (`promise`), until the task settles: a map's results wait
+   * through `whenSettled`, without a promise, two resolvers and their reactions per task.
+   */
+  #promise: Promise<unknown> | null = null;
+  #resolve: (v: unknown) => void = settled;
+  #reject: (e: Error) => void = settled;
+  /** Called once when the task settles: one callback, or several. */
+  #listeners: (() => void) | Array<() => void> | null = null;
 
   constructor(msgId: string, metadata: TaskMetadata = new TaskMetadata(msgId)) {
     this.msgId = msgId;
     this.metadata = metadata;
-    this.#promise = new Promise((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    this.#promise.catch(settled);
   }
 
   /** The state of a task that succeeded, made again from what the client keeps of it. */
@@ -39,6 +39,14 @@ export class TaskState {
    */
   get promise(): Promise<unknown> {
     if (this.#promise !== null) return this.#promise;
+    if (!this.done) {
+      this.#promise = new Promise((resolve, reject) => {
+        this.#resolve = resolve;
+        this.#reject = reject;
+      });
+      this.#promise.catch(settled);
+      return this.#promise;
+    }
     if (this.error === null) return Promise.resolve(this.value);
     const rejected = Promise.reject(this.error);
     rejected.catch(settled);
@@ -47,6 +55,13 @@ export class TaskState {
 
   get ok(): boolean {
     return this.done && this.error === null;
+  }
+
+  /** Call `cb` once the task has settled: now, if it has. */
+  whenSettled(cb: () => void): void {
+    if (this.done) return cb();
+    const l = this.#listeners;
+    this.#listeners = l === null ? cb : typeof l === "function" ? [l, cb] : (l.push(cb), l);
   }
 
   resolve(value: unknown): void {
@@ -70,5 +85,9 @@ export class TaskState {
     this.#promise = null;
     this.#resolve = settled;
     this.#reject = settled;
+    const l = this.#listeners;
+    this.#listeners = null;
+    if (typeof l === "function") l();
+    else if (l !== null) for (const cb of l) cb();
   }
 }

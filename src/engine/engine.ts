@@ -23,6 +23,7 @@ import { interruptedError, taskError } from "./errors.js";
 import { startSentinel } from "./sentinel.js";
 import { TaskClaims } from "./claims.js";
 import { DirectReport, LinkServer, RECORD_BUFFER_LIMIT } from "./links.js";
+import { recordReply, ReplyGroups } from "./replies.js";
 import { isThenable, mapChunk, packValue, resolveFunction, reviveArgs } from "./calls.js";
 import { Reclaimer } from "./reclaim.js";
 import { dirname, join } from "node:path";
@@ -100,6 +101,8 @@ export class Engine {
   #links: LinkServer | null = null;
   /** What the controller has not yet been told about direct tasks (reported in batches, off the hot path). */
   readonly #report = new DirectReport(() => this.#conn);
+  /** Replies of a burst to a client over its link, in one message (replies.ts). */
+  readonly #replyGroups: ReplyGroups;
   #pumping = false;
   readonly #reclaim = new Reclaimer();
   /**
@@ -120,6 +123,7 @@ export class Engine {
     this.#auth = new Authenticator(config.info.key);
     this.#ns = new Namespace(config.cwd);
     this.#output = new OutputCapture((_parent, name, text) => this.#sendStream(name, text));
+    this.#replyGroups = new ReplyGroups({ auth: this.#auth, session: this.#session, engine: () => ({ uuid: this.uuid, id: this.id }) });
   }
 
   /** Connect, register, start the heart. Resolves with the engine id. */
@@ -406,6 +410,7 @@ export class Engine {
     const reply = { header: makeHeader(msg.msgType.replace(/_request$/, "_reply"), this.#session), parent: msg.header, content, buffers, metadata };
     if (link === null) return this.#replyToController(running, reply, { status, started, date: reply.header.date });
     const chunks = encodeMessage(this.#auth, reply);
+    this.#replyGroups.flush(link);
     if (link.open) link.write(chunks);
     else this.#conn?.write(chunks); // the link is gone: the controller passes it on
     this.#report.done(msg, chunks, { status, started, date: reply.header.date }, running.stdout, running.stderr);
@@ -427,6 +432,14 @@ export class Engine {
       this.#conn?.send(reply);
       return;
     }
+    if (msg.msgType === "apply_request" && this.#conn !== null && this.#conn.open && this.#replyGroups.takes(link, reply.buffers!)) {
+      // in this turn's reply group; the report (queued first) still leaves ahead of it
+      const record = recordReply(msg, reply.header.msg_id, outcome.date, reply.metadata!, reply.content!, reply.buffers!, this.#session);
+      this.#report.answered(msg.header.msg_id, [record], record.byteLength, outcome);
+      const specials = reply.content!.specials === true ? 1 : 0;
+      this.#replyGroups.add(link, [msg.header.msg_id, outcome.date, outcome.started, specials, reply.buffers!.length], reply.buffers!);
+      return;
+    }
     const chunks = encodeMessage(this.#auth, reply);
     let size = 0;
     for (const c of chunks) size += c.byteLength;
@@ -437,6 +450,7 @@ export class Engine {
     // the report first: it is handed to the socket just ahead of the reply, so the controller has
     // heard of the end (the engine is free) before the client can send its next task
     this.#report.answered(msg.header.msg_id, chunks, size, outcome);
+    this.#replyGroups.flush(link);
     link.write(chunks);
   }
 

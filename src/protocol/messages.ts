@@ -110,6 +110,11 @@ export class Incoming {
     return this.#message.buffers();
   }
 
+  /** The header as the JSON text it arrived as (a reply's parent header, without stringifying it again). */
+  get headerFrame(): Buffer {
+    return this.#message.head[1]!;
+  }
+
   /** A large message a forwarder passes on while it arrives (see `Tail`), or null. */
   get tail(): Tail | null {
     return this.#message.tail;

@@ -3,9 +3,10 @@ import { readFileSync } from "node:fs";
 /**
  * Wire protocol version: peers with a different major refuse each other at the handshake. A minor
  * adds what an older peer of the same major can do without: 1.1, task groups (a client sends them
- * only to a controller of 1.1 or later).
+ * only to a controller of 1.1 or later); 1.2, reply groups (an engine sends them only over the link
+ * of a client of 1.2 or later).
  */
-export const PROTOCOL_VERSION = "1.1";
+export const PROTOCOL_VERSION = "1.2";
 
 /** The Jupyter message-spec version our headers claim. */
 export const MSG_SPEC_VERSION = "5.3";
@@ -23,8 +24,18 @@ export function major(version: string): string {
   return version.split(".")[0] ?? version;
 }
 
+/** Whether a peer announcing `version` is of protocol 1.`minor` or later (a later major counts). */
+function atLeast(version: unknown, minor: number): boolean {
+  const [maj, min] = String(version).split(".").map(Number);
+  return maj! > 1 || (maj === 1 && min! >= minor);
+}
+
 /** Whether a peer announcing `version` takes task groups (protocol 1.1 and later). */
 export function takesTaskGroups(version: unknown): boolean {
-  const [maj, min] = String(version).split(".").map(Number);
-  return maj! > 1 || (maj === 1 && min! >= 1);
+  return atLeast(version, 1);
+}
+
+/** Whether a client announcing `version` takes reply groups over its link (protocol 1.2 and later). */
+export function takesReplyGroups(version: unknown): boolean {
+  return atLeast(version, 2);
 }
