@@ -888,7 +888,6 @@ function directOutcome(d: Json, reply: Buffer): Outcome {
   return outcomeOf(header, metadata);
 }
 
-/** Header and metadata of a raw message we made or stored. */
 /** A task group's index entry `[id, date, type index, metadata index]` as the task's header and metadata, or null if malformed. */
 function groupEntry(t: unknown, types: unknown[], mds: unknown[], session: string): { header: Header; metadata: Json } | null {
   if (!Array.isArray(t) || typeof t[0] !== "string" || typeof t[1] !== "string") return null;
@@ -899,6 +898,7 @@ function groupEntry(t: unknown, types: unknown[], mds: unknown[], session: strin
   return { header: { msg_id: t[0], msg_type: msgType, session, date: t[1], version: MSG_SPEC_VERSION }, metadata: metadata as Json };
 }
 
+/** Header and metadata of a raw message we made or stored. */
 function decodeHead(raw: Buffer[]): { header: Header; metadata: Json } {
   const text = headText(raw);
   return { header: JSON.parse(text.header) as Header, metadata: JSON.parse(text.metadata) as Json };

@@ -23,7 +23,7 @@ import { interruptedError, taskError } from "./errors.js";
 import { startSentinel } from "./sentinel.js";
 import { TaskClaims } from "./claims.js";
 import { DirectReport, LinkServer, RECORD_BUFFER_LIMIT } from "./links.js";
-import { recordReply, ReplyGroups } from "./replies.js";
+import { okMetadataText, recordReply, ReplyGroups } from "./replies.js";
 import { isThenable, mapChunk, packValue, resolveFunction, reviveArgs } from "./calls.js";
 import { Reclaimer } from "./reclaim.js";
 import { dirname, join } from "node:path";
@@ -434,7 +434,8 @@ export class Engine {
     }
     if (msg.msgType === "apply_request" && this.#conn !== null && this.#conn.open && this.#replyGroups.takes(link, reply.buffers!)) {
       // in this turn's reply group; the report (queued first) still leaves ahead of it
-      const record = recordReply(msg, reply.header.msg_id, outcome.date, reply.metadata!, reply.content!, reply.buffers!, this.#session);
+      const metadata = okMetadataText(outcome.started, this.uuid, this.id);
+      const record = recordReply(msg, reply.header.msg_id, outcome.date, metadata, reply.content!, reply.buffers!, this.#session);
       this.#report.answered(msg.header.msg_id, [record], record.byteLength, outcome);
       const specials = reply.content!.specials === true ? 1 : 0;
       this.#replyGroups.add(link, [msg.header.msg_id, outcome.date, outcome.started, specials, reply.buffers!.length], reply.buffers!);

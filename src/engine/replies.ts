@@ -10,7 +10,7 @@ import type { Authenticator } from "../protocol/auth.js";
 import type { Connection } from "../protocol/connection.js";
 import { encodeMessage, makeHeader, type Incoming, type Json } from "../protocol/messages.js";
 import { MSG_SPEC_VERSION, takesReplyGroups } from "../protocol/version.js";
-import { encodeFrames } from "../protocol/wire.js";
+import { frameUnsigned } from "../protocol/wire.js";
 
 /** A reply whose buffers exceed this goes alone (a group stays below the 64 KB of buffers one HMAC covers). */
 export const GROUP_ITEM_MAX = 8 * 1024;
@@ -38,6 +38,8 @@ export interface ReplyGroupHost {
 export class ReplyGroups {
   readonly #host: ReplyGroupHost;
   readonly #pending = new Map<Connection, Pending>();
+  /** Whether each link's client reads groups (from its hello's protocol version). */
+  readonly #reads = new WeakMap<Connection, boolean>();
   #scheduled = false;
   /** Groups and the replies in them, sent since start. */
   readonly stats = { groups: 0, replies: 0 };
@@ -48,7 +50,9 @@ export class ReplyGroups {
 
   /** Whether a reply to this link may go in a group: the client reads them, and its value is small. */
   takes(link: Connection, buffers: readonly Uint8Array[]): boolean {
-    if (!takesReplyGroups(link.hello?.protocol)) return false;
+    let reads = this.#reads.get(link);
+    if (reads === undefined) this.#reads.set(link, (reads = takesReplyGroups(link.hello?.protocol)));
+    if (!reads) return false;
     let bytes = 0;
     for (const b of buffers) bytes += b.byteLength;
     return bytes <= GROUP_ITEM_MAX;
@@ -90,12 +94,16 @@ export class ReplyGroups {
 }
 
 /**
- * A reply as one unsigned message for the controller's record, without stringifying what is known
- * as text already: the parent header is the request's own header frame.
+ * A reply as one unsigned message for the controller's record, in one buffer and without
+ * stringifying what is text already: the parent header is the request's own header frame.
  */
-export function recordReply(request: Incoming, replyId: string, date: string, metadata: Json, content: Json, buffers: readonly Uint8Array[], session: string): Buffer {
+export function recordReply(request: Incoming, replyId: string, date: string, metadata: string, content: Json, buffers: readonly Uint8Array[], session: string): Buffer {
   const type = request.msgType === "execute_request" ? "execute_reply" : "apply_reply";
   const header = `{"msg_id":"${replyId}","msg_type":"${type}","session":"${session}","date":"${date}","version":"${MSG_SPEC_VERSION}"}`;
-  const frames = [EMPTY, Buffer.from(header), request.headerFrame, Buffer.from(JSON.stringify(metadata)), Buffer.from(JSON.stringify(content)), ...buffers];
-  return Buffer.concat(encodeFrames(frames));
+  return frameUnsigned([header, request.headerFrame, metadata, JSON.stringify(content), ...buffers]);
+}
+
+/** A successful reply's metadata as JSON (the fields `Engine` gives every reply, in the same order). */
+export function okMetadataText(started: string | null, uuid: string, id: number | null): string {
+  return `{"status":"ok","started":${started === null ? "null" : `"${started}"`},"engine":"${uuid}","engine_id":${id === null ? "null" : id},"dependencies_met":true}`;
 }

@@ -157,6 +157,27 @@ export function encodeFrames(frames: readonly Uint8Array[]): Uint8Array[] {
   return [prefix, ...frames];
 }
 
+/**
+ * A message with an empty auth frame, in one buffer: frames given as text (UTF-8) or bytes. For
+ * what is stored, never sent (the controller's record of a reply): no signature, one allocation.
+ */
+export function frameUnsigned(frames: readonly (string | Uint8Array)[]): Buffer {
+  const n = frames.length + 1;
+  const lens = new Array<number>(n);
+  lens[0] = 0;
+  let total = 4 + 4 * n;
+  for (let i = 1; i < n; i++) {
+    const f = frames[i - 1]!;
+    total += lens[i] = typeof f === "string" ? Buffer.byteLength(f, "utf8") : f.byteLength;
+  }
+  const out = Buffer.allocUnsafe(4 + total);
+  out.writeUInt32LE(total, 0);
+  let at = out.writeUInt32LE(n, 4);
+  for (let i = 0; i < n; i++) at = out.writeUInt32LE(lens[i]!, at);
+  for (const f of frames) at += typeof f === "string" ? out.write(f, at, "utf8") : (out.set(f, at), f.byteLength);
+  return out;
+}
+
 /** Incremental decoder: feed chunks, get whole messages. Throws FramingError on garbage. */
 export class FrameDecoder {
   /** Largest message accepted (a connection lowers it until the peer is authenticated). */
