@@ -448,7 +448,7 @@ export class Hub {
       follow: parseDependency(md.follow),
       timeout: timeout as number | null,
       retries: retries as number,
-      blacklist: new Set(),
+      blacklist: null,
       timer: null,
       lastFailure: null,
       engineDeath: null,

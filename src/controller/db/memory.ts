@@ -126,7 +126,7 @@ export class MemoryDb implements TaskDb {
     if (r.completed === null && r.status === null) return;
     this.#finished.add(r.msgId);
     if (r.status !== null && r.buffersCulled !== true && bytes >= HEAVY_BYTES) this.#heavy.add(r.msgId);
-    else this.#heavy.delete(r.msgId);
+    else if (this.#heavy.size > 0) this.#heavy.delete(r.msgId);
   }
 
   #cull(): void {

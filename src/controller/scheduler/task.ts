@@ -28,7 +28,8 @@ export interface Job {
   follow: Dependency | null;
   timeout: number | null;
   retries: number;
-  blacklist: Set<number>;
+  /** Engines it must not run on again (it failed or lost its engine there); null until there is one. */
+  blacklist: Set<number> | null;
   timer: NodeJS.Timeout | null;
   /** The last error reply, forwarded if no engine is left to retry on. */
   lastFailure: Buffer[] | null;
@@ -241,7 +242,7 @@ export class TaskScheduler {
       const why = `Engine ${id} died while running task ${job.msgId}`;
       if (job.retries > 0) {
         job.retries -= 1;
-        job.blacklist.add(id);
+        (job.blacklist ??= new Set()).add(id);
         job.lastFailure = null;
         job.engineDeath = why;
         // back to waiting: placing it again must not take it for a job that was aborted meanwhile
@@ -346,7 +347,7 @@ export class TaskScheduler {
     let result: "done" | "retry" = "done";
     if (!ok && job.retries > 0) {
       job.retries -= 1;
-      job.blacklist.add(engineId);
+      (job.blacklist ??= new Set()).add(engineId);
       job.lastFailure = reply;
       job.engineDeath = null;
       this.#waiting.set(job.msgId, job);
@@ -466,6 +467,7 @@ export class TaskScheduler {
 
   /** Engines at the high-water mark get their next job early, in queue order. */
   #handEarly(): void {
+    if (!this.#order.some((id) => this.#earlyRoom(id))) return; // no engine takes one now: nothing to try
     while (this.#head < this.#queue.length) {
       const job = this.#queue[this.#head]!;
       if (job.arriving !== null && !job.arriving.done && this.#waiting.has(job.msgId)) return;
@@ -589,15 +591,19 @@ export class TaskScheduler {
       this.#early.get(engineId)!.push(job);
       this.#earlyCount += 1;
     }
-    this.#order = this.#order.filter((e) => e !== engineId);
+    // least recently used first: the engine just given a job goes to the end (in place: no new list per job)
+    this.#order.splice(this.#order.indexOf(engineId), 1);
     this.#order.push(engineId);
     this.#host.assign(job, engineId, load === 0);
     return true;
   }
 
   /** Engines the job may run on, in LRU order, ignoring load; a string says why there are none. */
-  #allowedEngines(job: Job): number[] | string {
-    let engines = this.#order.filter((id) => !job.blacklist.has(id));
+  #allowedEngines(job: Job): readonly number[] | string {
+    const blacklist = job.blacklist !== null && job.blacklist.size > 0 ? job.blacklist : null;
+    // most jobs may run anywhere: the engine order itself, read before #tryPlace reorders it
+    if (blacklist === null && job.targets === null && job.follow === null) return this.#order;
+    let engines = blacklist === null ? this.#order : this.#order.filter((id) => !blacklist.has(id));
     if (job.targets !== null) {
       const targets = new Set(job.targets);
       engines = engines.filter((id) => targets.has(id));
@@ -607,9 +613,8 @@ export class TaskScheduler {
       if (typeof where === "string") return where;
       engines = engines.filter((id) => where.has(id));
     }
-    const constrained = job.targets !== null || job.follow !== null || job.blacklist.size > 0;
-    if (engines.length === 0 && constrained) {
-      if (job.blacklist.size > 0 && (job.lastFailure !== null || typeof job.engineDeath === "string")) return "no engine left to retry on";
+    if (engines.length === 0) {
+      if (blacklist !== null && (job.lastFailure !== null || typeof job.engineDeath === "string")) return "no engine left to retry on";
       const why = job.follow !== null ? "the engine its `follow` dependencies ran on is gone" : "none of its target engines is registered";
       return `task ${job.msgId} cannot run: ${why}`;
     }
