@@ -1,30 +1,37 @@
 /**
- * Reply groups: an engine answers the quick load-balanced tasks of a burst over a client's direct
- * link in one signed message. Each task still settles on its own with its metadata, and the
+ * Groups both ways (protocol 1.2). Reply groups: an engine answers the quick load-balanced tasks of
+ * a burst over a client's direct link in one signed message. Task handoffs: the controller hands an
+ * engine the tasks it places there in one turn in one message, which the engine takes apart. Each task still settles on its own with its metadata, and the
  * controller's record keeps each reply whole; replies that cannot go in a group (failures, large
  * values, output) travel alone; a malformed group is dropped, counted, and settles nothing.
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import type { Client, RemoteError } from "tsparallel";
 import {
   Authenticator, Connection, DropStats, DigestHistory, encodeMessage, isoMicro, makeHeader, pack, PROTOCOL_VERSION,
-  readConnectionFile, takesReplyGroups, type ConnectionInfo, type Incoming, type Json,
+  readConnectionFile, takesReplyGroups, takesTaskHandoffs, unpack, type ConnectionInfo, type Incoming, type Json,
 } from "tsparallel/internal";
-import { RawPeer, startCluster, until, type Running } from "./helpers.ts";
+import { RawPeer, startCluster, TEST_DIR, until, type Running } from "./helpers.ts";
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 const replyGroups = (rc: Client): { groups: number; replies: number } =>
   (rc as unknown as Record<symbol, () => { groups: number; replies: number }>)[Symbol.for("tsparallel.replyGroups")]!();
 
 describe("reply groups - protocol", () => {
-  it("an engine groups replies only for a client of protocol 1.2 or later", () => {
+  it("an engine groups replies only for a client of protocol 1.2 or later, and the controller hands tasks in groups only to such an engine", () => {
     assert.equal(PROTOCOL_VERSION, "1.2");
-    assert.deepEqual(["1.0", "1.1", "1.2", "1.9", "2.0", "x", undefined].map(takesReplyGroups), [false, false, true, true, true, false, false]);
+    const versions = ["1.0", "1.1", "1.2", "1.9", "2.0", "x", undefined];
+    assert.deepEqual(versions.map(takesReplyGroups), [false, false, true, true, true, false, false]);
+    assert.deepEqual(versions.map(takesTaskHandoffs), [false, false, true, true, true, false, false]);
   });
 });
 
@@ -62,6 +69,9 @@ describe("reply groups", () => {
     assert.equal(metadata.status, "ok");
     assert.equal(metadata.engine, rec!.engineUuid);
     assert.deepEqual(rec!.resultContent, { status: "ok", specials: false });
+    // the controller handed them to the engines several to a message
+    const handed = (await r.rc.controllerStats()).handedOff;
+    assert.ok(handed.tasks >= 1000 && handed.groups >= 1, `handed off: ${JSON.stringify(handed)}`);
     // and serves it again, value included, to a client that asks for it
     const again = await r.rc.getResult(ids[7]!).get(10);
     assert.deepEqual(again, [{ x: 7, half: 3.5, tag: "t7" }]);
@@ -116,7 +126,7 @@ describe("reply groups - bad input", () => {
     let link: Connection | null = null;
     rmSync(path, { force: true });
     server = createServer((socket) => {
-      const conn = new Connection(socket, { auth, history: new DigestHistory(), verifyBuffers: true, log: { debug() {}, info() {}, warn() {}, error() {} }, stats: new DropStats() });
+      const conn = new Connection(socket, { auth, history: new DigestHistory(), verifyBuffers: true, log: silent, stats: new DropStats() });
       conn.on("message", (m) => requests.push(m));
       void conn.accept(randomUUID(), 10_000, { engine_uuid: uuid }).then(() => (link = conn));
     });
@@ -150,5 +160,68 @@ describe("reply groups - bad input", () => {
     assert.equal(await ar.get(10), 7);
     assert.equal(ar.metadata[0]!.engineId, id);
     fake.close();
+  });
+});
+
+describe("task handoffs - an engine's intake of a group", () => {
+  const CLI = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+  const key = randomUUID();
+  const auth = new Authenticator(key);
+  const path = join(TEST_DIR, "fake-controller.sock");
+  const file = join(TEST_DIR, "fake-controller.json");
+  const inbox: Array<{ conn: Connection; msg: Incoming }> = [];
+  const conns: Connection[] = [];
+  let server: Server;
+  let engine: ChildProcess;
+
+  before(async () => {
+    server = createServer((socket) => {
+      const conn = new Connection(socket, { auth, history: new DigestHistory(), verifyBuffers: true, log: silent, stats: new DropStats() });
+      conns.push(conn);
+      conn.on("message", (msg) => inbox.push({ conn, msg }));
+      conn.accept(randomUUID(), 10_000).catch(() => {});
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    writeFileSync(file, JSON.stringify({
+      clusterId: "fake", profile: "fake", transport: "unix", ip: "127.0.0.1", location: "127.0.0.1", port: 9,
+      unixPath: path, key, signatureScheme: "hmac-sha256+poly1305", controllerPid: process.pid, hbPeriod: 250,
+    }));
+    engine = spawn(process.execPath, [CLI, "engine", "--file", file], { env: { ...process.env, TSPARALLEL_DIR: TEST_DIR }, stdio: "ignore" });
+  });
+  after(async () => {
+    engine?.kill("SIGKILL");
+    for (const c of conns) c.close(true);
+    server?.close();
+  });
+
+  const next = async (type: string): Promise<{ conn: Connection; msg: Incoming }> => {
+    await until(() => inbox.some((e) => e.msg.msgType === type), 20_000, `a ${type} from the engine`);
+    return inbox.splice(inbox.findIndex((e) => e.msg.msgType === type), 1)[0]!;
+  };
+  const task = (src: string, arg: number) => encodeMessage(auth, {
+    header: makeHeader("apply_request", randomUUID()), metadata: {},
+    content: { fn: { kind: "source", src, name: "" }, specials: false }, buffers: pack([arg]),
+  });
+
+  it("runs each task of a group once; bytes that are no framed task, a non-task and a replay are dropped; it goes on serving", async () => {
+    const { conn, msg } = await next("registration_request");
+    conn.send({ header: makeHeader("registration_reply", "fake"), parent: msg.header, content: { status: "ok", id: 0, hb_period: 0, hb_misses: 0 } });
+    const first = Buffer.concat(task("(x) => x * 2", 21));
+    const second = Buffer.concat(task("(x) => x + 1", 99));
+    const shutdown = Buffer.concat(encodeMessage(auth, { header: makeHeader("shutdown_request", "fake"), content: {} }));
+    const garbage = Buffer.from("not a framed message at all");
+    conn.send({ header: makeHeader("task_group", "fake"), content: { tasks: 5 }, buffers: [first, garbage, shutdown, first, second] });
+    const a = await next("apply_reply");
+    const b = await next("apply_reply");
+    const values = new Map([a, b].map((r) => [r.msg.parentId, unpack(r.msg.buffers)]));
+    assert.equal(values.size, 2, "two tasks answered");
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(inbox.filter((e) => e.msg.msgType === "apply_reply").length, 0, "the replayed task did not run again");
+    assert.ok(!inbox.some((e) => e.msg.msgType === "shutdown_reply"), "the shutdown inside the group was not obeyed");
+    assert.deepEqual([...values.values()].sort(), [100, 42].sort());
+    // still serving: a task sent alone runs
+    conn.write(task("(x) => x - 1", 8));
+    assert.deepEqual(unpack((await next("apply_reply")).msg.buffers), 7);
+    assert.equal(engine.exitCode, null, "the engine is still running");
   });
 });

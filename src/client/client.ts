@@ -86,6 +86,12 @@ export interface ControllerStats {
    */
   grouped: { groups: number; tasks: number };
   /**
+   * Tasks the controller handed to engines with the others it placed on the same engine in the same
+   * turn, in one message (protocol 1.2): the tasks handed that way, and the messages that carried
+   * two or more of them.
+   */
+  handedOff: { groups: number; tasks: number };
+  /**
    * Tasks sent through the controller (load-balanced ones, mostly) whose engine answered them
    * straight to their client over its direct link, and told the controller in its next report.
    */

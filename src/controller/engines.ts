@@ -15,6 +15,8 @@ export interface EngineEntry {
   /** Direct tasks sent to the engine and not yet answered. */
   direct: Set<string>;
   completed: number;
+  /** It takes the tasks of a turn in one message (protocol 1.2, `Connection.writeGrouped`). */
+  handoffs: boolean;
 }
 
 export class EngineRegistry {

@@ -2,13 +2,13 @@
  * The hub: who is connected, where each task goes, and the record of every task. It routes on
  * headers and metadata alone and forwards the bytes it received; payloads are never deserialized.
  */
-import type { Connection, DropStats, Hello } from "../protocol/connection.js";
+import { GROUP_ITEM_MAX, type Connection, type DropStats, type Hello } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
 import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
 import { POLY_THRESHOLD, signatureOf, type Authenticator, type DigestHistory } from "../protocol/auth.js";
 import { isoMicro } from "../protocol/time.js";
 import { decodeRaw, type Tail } from "../protocol/wire.js";
-import { MSG_SPEC_VERSION } from "../protocol/version.js";
+import { MSG_SPEC_VERSION, takesTaskHandoffs } from "../protocol/version.js";
 import type { TaskDb } from "./db/memory.js";
 import { headText, retain, retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
 import { EngineRegistry, type EngineEntry } from "./engines.js";
@@ -70,6 +70,9 @@ export class Hub {
   readonly passOnStats = { messages: 0, bytes: 0 };
   /** Task groups taken in, and the tasks in them (stats). */
   readonly groupStats = { groups: 0, tasks: 0 };
+  /** Tasks handed to engines with `writeGrouped`, and the groups of engines gone since (their connections' counts). */
+  #handedOff = 0;
+  #handedOffGroups = 0;
   /** How often a sender was paused because a peer it wrote to was full (see `forwardLimit`). */
   readonly flowStats = { forwardLimit: 0, sendersPaused: 0 };
   /** Tasks that came through here and were answered over their client's direct link (stats). */
@@ -196,6 +199,7 @@ export class Hub {
       passedOn: { ...this.passOnStats },
       flowControl: { ...this.flowStats },
       grouped: { ...this.groupStats },
+      handedOff: { groups: this.#handedOffGroups + this.engines.all().reduce((n, e) => n + e.conn.groupsSent, 0), tasks: this.#handedOff },
       answeredOverLinks: this.#answeredOverLinks,
     };
   }
@@ -528,7 +532,10 @@ export class Hub {
         this.db.update(job.msgId, { engineId, engineUuid: e.uuid });
         const arriving = job.arriving;
         if (arriving !== null && !arriving.done) e.conn.writeTail(arriving, this.#arrivingFrom.get(job)?.socket ?? null);
-        else this.forward(e.conn, job.raw, null);
+        else if (e.handoffs && job.raw.length === 1 && job.raw[0]!.byteLength <= GROUP_ITEM_MAX) {
+          e.conn.writeGrouped(job.raw[0]!, this.session);
+          this.#handedOff += 1;
+        } else this.forward(e.conn, job.raw, null);
         // an idle engine gets its task now, not after the rest of this batch of messages is handled
         if (idle) e.conn.flush();
       },
@@ -658,6 +665,7 @@ export class Hub {
     const now = Date.now();
     const entry: EngineEntry = {
       id, uuid, conn, heart: null, registeredAt: now, lastBeat: now, direct: new Set(), completed: 0,
+      handoffs: takesTaskHandoffs(conn.hello?.protocol),
       hostname: String(msg.content.hostname ?? ""), pid: Number(msg.content.pid ?? 0),
       address: typeof msg.content.direct === "string" ? msg.content.direct : null,
     };
@@ -784,6 +792,7 @@ export class Hub {
     const entry = this.engines.remove(id);
     if (entry === undefined) return;
     this.#log.warn("engine unregistered", { id, uuid: entry.uuid, reason });
+    this.#handedOffGroups += entry.conn.groupsSent;
     entry.conn.close(true);
     entry.heart?.close(true);
     for (const msgId of entry.direct) {

@@ -8,13 +8,14 @@ import process from "node:process";
 import { setImmediate, setTimeout as sleep } from "node:timers/promises";
 import { inspect } from "node:util";
 import { Worker } from "node:worker_threads";
-import { Authenticator, DigestHistory } from "../protocol/auth.js";
+import { Authenticator, DigestHistory, signatureOf } from "../protocol/auth.js";
 import type { ConnectionInfo } from "../protocol/connfile.js";
 import { DropStats, type Connection } from "../protocol/connection.js";
 import { dial, type Transport } from "../protocol/dial.js";
 import type { Logger } from "../protocol/log.js";
-import { encodeMessage, makeHeader, type Header, type Incoming, type Json, type OutMessage } from "../protocol/messages.js";
+import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
 import { unpack } from "../protocol/serialize.js";
+import { decodeRaw } from "../protocol/wire.js";
 import { isoMicro } from "../protocol/time.js";
 import { rewriteCell, transpileTs } from "./cell.js";
 import { Namespace } from "./namespace.js";
@@ -276,6 +277,8 @@ export class Engine {
       case "apply_request":
       case "execute_request":
         return this.#enqueue({ msg, link: null });
+      case "task_group":
+        return this.#taskGroup(msg);
       case "abort_request":
         return this.#abort(msg);
       case "clear_request":
@@ -288,6 +291,33 @@ export class Engine {
       default:
         this.#stats.count(`unknown message type ${msg.msgType.slice(0, 40)}`);
         this.#log.warn("dropped message", { reason: "unknown message type", msgType: msg.msgType });
+    }
+  }
+
+  /**
+   * The tasks the controller placed here in one turn, in one message (protocol 1.2): the group was
+   * authenticated as a whole, its buffers included, so each task's own signature is not checked
+   * again; it enters the replay history, so no task of it runs twice. Anything but a task, or bytes
+   * that are no framed message, is dropped and counted.
+   */
+  #taskGroup(msg: Incoming): void {
+    for (const raw of msg.buffers) {
+      const mac = signatureOf(raw);
+      let task: Incoming | null = null;
+      try {
+        if (mac !== null) task = new Incoming(decodeRaw([raw]));
+      } catch {
+        task = null;
+      }
+      if (task === null || (task.msgType !== "apply_request" && task.msgType !== "execute_request")) {
+        this.#stats.count("malformed task in a group");
+        continue;
+      }
+      if (!this.#history.add(mac!)) {
+        this.#stats.count("replayed message");
+        continue;
+      }
+      this.#enqueue({ msg: task, link: null });
     }
   }
 

@@ -163,6 +163,10 @@ const EARLY_FLUSH_BYTES = 64 * 1024;
  * reaches the peer while the rest is still being encoded, so the peer's work starts at once.
  */
 const FIRST_FLUSH_BYTES = 4 * 1024;
+/** A task message larger than this is not grouped (a group stays below the 64 KB of buffers one HMAC covers). */
+export const GROUP_ITEM_MAX = 8 * 1024;
+const GROUP_MAX_BYTES = 48 * 1024;
+const GROUP_MAX_TASKS = 128;
 /** Chunks smaller than this are copied together before writing; larger ones are written as they are. */
 const COALESCE_MAX_CHUNK = 16 * 1024;
 
@@ -230,6 +234,12 @@ export class Connection extends EventEmitter<Events> {
   #outTail: OutTail | null = null;
   #held: Array<{ run: () => void; bytes: number }> = [];
   #heldBytes = 0;
+  /** Task messages written with `writeGrouped` this turn, not yet sent; and the session that signs their group. */
+  #group: Uint8Array[] | null = null;
+  #groupBytes = 0;
+  #groupSession = "";
+  /** `task_group` messages of two or more tasks sent by `writeGrouped`. */
+  groupsSent = 0;
 
   constructor(socket: Socket, opts: ConnectionOptions) {
     super();
@@ -282,8 +292,37 @@ export class Connection extends EventEmitter<Events> {
     return this.write(encodeMessage(this.#opts.auth, msg));
   }
 
+  /**
+   * Write one task's signed message (at most GROUP_ITEM_MAX bytes) together with the others written
+   * this way to this peer in the same callback: in one `task_group` message, signed by `session`,
+   * whose buffers are the tasks' messages (protocol 1.2; the controller to an engine). Any other
+   * write to this peer sends the pending group first, so nothing overtakes it; a group of one task
+   * goes as that task's own message.
+   */
+  writeGrouped(chunk: Uint8Array, session: string): void {
+    if (this.#group === null) {
+      this.#group = [];
+      this.#groupSession = session;
+      process.nextTick(this.#sendGroup);
+    }
+    this.#group.push(chunk);
+    this.#groupBytes += chunk.byteLength;
+    if (this.#groupBytes >= GROUP_MAX_BYTES || this.#group.length >= GROUP_MAX_TASKS) this.#sendGroup();
+  }
+
+  readonly #sendGroup = (): void => {
+    const items = this.#group;
+    if (items === null) return;
+    this.#group = null;
+    this.#groupBytes = 0;
+    if (items.length === 1) return void this.write(items);
+    this.groupsSent += 1;
+    this.write(encodeMessage(this.#opts.auth, { header: makeHeader("task_group", this.#groupSession), content: { tasks: items.length }, buffers: items }));
+  };
+
   /** Write already-framed chunks (a forwarded message). */
   write(chunks: readonly Uint8Array[]): boolean {
+    if (this.#group !== null) this.#sendGroup();
     if (this.#state === "closed" || this.socket.destroyed) return false;
     if (this.#outTail !== null) return this.#hold(chunks);
     if (this.#pending.length === 0) {
@@ -305,6 +344,7 @@ export class Connection extends EventEmitter<Events> {
 
   /** Call `cb` once everything written so far has been handed to the kernel. */
   onFlushed(cb: () => void): void {
+    if (this.#group !== null) this.#sendGroup();
     if (this.#state === "closed" || this.socket.destroyed) return;
     if (this.#outTail !== null) {
       this.#held.push({ run: () => this.onFlushed(cb), bytes: 0 });
@@ -321,6 +361,7 @@ export class Connection extends EventEmitter<Events> {
 
   /** Hand what was written so far to the socket now instead of at the end of this turn. */
   flush(): void {
+    if (this.#group !== null) this.#sendGroup();
     if (this.#pending.length > 0 && this.#state !== "closed") this.#flush();
   }
 
@@ -359,6 +400,7 @@ export class Connection extends EventEmitter<Events> {
    * receiving end drops the message when its buffer MAC fails.
    */
   writeTail(tail: Tail, source: Socket | null): boolean {
+    if (this.#group !== null) this.#sendGroup();
     if (this.#state === "closed" || this.socket.destroyed) return false;
     if (this.#outTail !== null) {
       this.#held.push({ run: () => this.writeTail(tail, source), bytes: 0 });

@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 /**
  * Wire protocol version: peers with a different major refuse each other at the handshake. A minor
  * adds what an older peer of the same major can do without: 1.1, task groups (a client sends them
- * only to a controller of 1.1 or later); 1.2, reply groups (an engine sends them only over the link
- * of a client of 1.2 or later).
+ * only to a controller of 1.1 or later); 1.2, groups both ways: reply groups (an engine sends them
+ * only over the link of a client of 1.2 or later) and task handoffs (the controller hands an engine of
+ * 1.2 or later the tasks of one turn in one message).
  */
 export const PROTOCOL_VERSION = "1.2";
 
@@ -37,5 +38,10 @@ export function takesTaskGroups(version: unknown): boolean {
 
 /** Whether a client announcing `version` takes reply groups over its link (protocol 1.2 and later). */
 export function takesReplyGroups(version: unknown): boolean {
+  return atLeast(version, 2);
+}
+
+/** Whether an engine announcing `version` takes the tasks of a turn in one message (protocol 1.2 and later). */
+export function takesTaskHandoffs(version: unknown): boolean {
   return atLeast(version, 2);
 }
