@@ -159,6 +159,17 @@ describe("reply groups - bad input", () => {
     link!.write(group([[task.header.msg_id, now, now, 0, 1]]));
     assert.equal(await ar.get(10), 7);
     assert.equal(ar.metadata[0]!.engineId, id);
+
+    // the controller's side: compact link answers in a report that are not [id, started, date, buffer index]
+    const malformed = async () => (await r.rc.controllerStats()).dropped["malformed entry in a report"] ?? 0;
+    const count = await malformed();
+    fake.write(encodeMessage(auth, {
+      header: makeHeader("direct_report", uuid),
+      content: { seen: [], done: [], linked: [["x", null], 5, [task.header.msg_id, now, now, 9], [task.header.msg_id, now, 7, 0]] },
+      buffers: [Buffer.from("not a reply")],
+    }));
+    await until(async () => (await malformed()) - count === 4, 10_000, "four malformed entries counted");
+    assert.equal(await r.rc.directView(0).applySync((x: number) => x * 3, 5), 15, "the controller keeps serving");
     fake.close();
   });
 });

@@ -702,9 +702,8 @@ export class Hub {
   }
 
   /** A task reported by its engine ended: recorded, its watchers told, its dependants released (nothing to pass on). */
-  #reportedEnd(record: TaskRecord, d: Json, reply: Buffer): void {
-    // the engine sends the outcome beside the bytes, so the reply need not be parsed here
-    this.#finish(record, directOutcome(d, reply), [retain(reply)]);
+  #reportedEnd(record: TaskRecord, ended: Outcome, reply: Buffer): void {
+    this.#finish(record, ended, [retain(reply)]);
     this.#notifyWatchers(record);
     this.scheduler.taskDone(record.msgId);
   }
@@ -729,8 +728,19 @@ export class Hub {
       const first = buffers[at];
       const second = buffers[at + 1];
       if (first === undefined) continue;
-      if (d.via === "link") this.#answeredOverLink(entry, d, first);
+      // the engine sends the outcome beside the bytes, so the reply need not be parsed here
+      if (d.via === "link") this.#answeredOverLink(entry, String(d.msg_id), directOutcome(d, first), first);
       else if (second !== undefined) this.#directDone(entry, d, first, second);
+    }
+    // successes answered over a link, as [msg_id, started, date, buffer index] (protocol 1.2)
+    const linked = Array.isArray(msg.content.linked) ? (msg.content.linked as unknown[][]) : [];
+    for (const e of linked) {
+      const reply = Array.isArray(e) && typeof e[0] === "string" && typeof e[2] === "string" && Number.isInteger(e[3]) ? buffers[e[3] as number] : undefined;
+      if (reply === undefined) {
+        this.#opts.stats.count("malformed entry in a report");
+        continue;
+      }
+      this.#answeredOverLink(entry, e[0] as string, outcome("ok", e[1], e[2]), reply);
     }
   }
 
@@ -739,8 +749,7 @@ export class Hub {
    * or a direct one sent this way): recorded and scheduled as if its reply had come through here,
    * and not passed on. The engine sends only final, whole successes that way.
    */
-  #answeredOverLink(entry: EngineEntry, d: Json, reply: Buffer): void {
-    const msgId = String(d.msg_id);
+  #answeredOverLink(entry: EngineEntry, msgId: string, ended: Outcome, reply: Buffer): void {
     if (!this.db.has(msgId)) return;
     const record = this.db.get(msgId);
     if (record.status !== null) return;
@@ -751,7 +760,7 @@ export class Hub {
     }
     entry.completed += 1;
     this.#answeredOverLinks += 1;
-    this.#reportedEnd(record, d, reply);
+    this.#reportedEnd(record, ended, reply);
   }
 
   #directDone(entry: EngineEntry, d: Json, request: Buffer, reply: Buffer): void {
@@ -764,7 +773,7 @@ export class Hub {
     this.db.update(msgId, {
       requestRaw: [retain(request)], stdout: String(d.stdout ?? ""), stderr: String(d.stderr ?? ""), buffersCulled: d.stripped === true,
     });
-    this.#reportedEnd(record, d, reply);
+    this.#reportedEnd(record, directOutcome(d, reply), reply);
   }
 
   #iopub(msg: Incoming): void {

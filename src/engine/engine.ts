@@ -16,6 +16,7 @@ import type { Logger } from "../protocol/log.js";
 import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
 import { unpack } from "../protocol/serialize.js";
 import { decodeRaw } from "../protocol/wire.js";
+import { takesCompactReports } from "../protocol/version.js";
 import { isoMicro } from "../protocol/time.js";
 import { rewriteCell, transpileTs } from "./cell.js";
 import { Namespace } from "./namespace.js";
@@ -158,7 +159,7 @@ export class Engine {
   // ---- connection ----------------------------------------------------------------------------
 
   async #connect(): Promise<void> {
-    const { conn } = await dial({
+    const { conn, welcome } = await dial({
       info: this.#config.info, transport: this.#config.transport, role: "engine", session: this.#session,
       hello: { uuid: this.uuid }, timeoutMs: 10_000, auth: this.#auth, history: this.#history, stats: this.#stats,
       log: this.#log, verifyBuffers: true,
@@ -168,6 +169,7 @@ export class Engine {
       },
     });
     this.#conn = conn;
+    this.#report.compact = takesCompactReports(welcome.protocol);
     const reply = await new Promise<Incoming>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("no registration reply within 10 s")), 10_000);
       this.#registered = (m) => {

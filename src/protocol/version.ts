@@ -41,6 +41,11 @@ export function takesReplyGroups(version: unknown): boolean {
   return atLeast(version, 2);
 }
 
+/** Whether a controller announcing `version` reads an engine's link answers as compact entries (protocol 1.2 and later). */
+export function takesCompactReports(version: unknown): boolean {
+  return atLeast(version, 2);
+}
+
 /** Whether an engine announcing `version` takes the tasks of a turn in one message (protocol 1.2 and later). */
 export function takesTaskHandoffs(version: unknown): boolean {
   return atLeast(version, 2);
