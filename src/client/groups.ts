@@ -6,15 +6,9 @@
  * parsing every task; the engines get each task's own message, as before. A turn with one task
  * sends it as it is.
  */
-import type { Authenticator } from "../protocol/auth.js";
+import { GROUP_ITEM_MAX, GROUP_MAX_BYTES, GROUP_MAX_ITEMS, type Authenticator } from "../protocol/auth.js";
 import { encodeMessage, makeHeader, type Header } from "../protocol/messages.js";
 import type { TaskState } from "./task.js";
-
-/** A task's message larger than this goes alone (a group stays below the 64 KB of buffers that one HMAC covers). */
-const ITEM_MAX = 8 * 1024;
-/** A group is sent once it holds this many bytes of tasks (or this many tasks). */
-const GROUP_MAX_BYTES = 48 * 1024;
-const GROUP_MAX_TASKS = 128;
 
 interface Item {
   chunk: Uint8Array;
@@ -49,11 +43,11 @@ export class TaskGroups {
    * cannot go in a group (large, or framed in more than one chunk): send it alone, after `flush()`.
    */
   add(chunks: readonly Uint8Array[], state: TaskState, header: Header, metadata: string): boolean {
-    if (chunks.length !== 1 || chunks[0]!.byteLength > ITEM_MAX) return false;
+    if (chunks.length !== 1 || chunks[0]!.byteLength > GROUP_ITEM_MAX) return false;
     const chunk = chunks[0]!;
     this.#items.push({ chunk, state, header, metadata });
     this.#bytes += chunk.byteLength;
-    if (this.#bytes >= GROUP_MAX_BYTES || this.#items.length >= GROUP_MAX_TASKS) this.flush();
+    if (this.#bytes >= GROUP_MAX_BYTES || this.#items.length >= GROUP_MAX_ITEMS) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       process.nextTick(this.#endOfTurn);

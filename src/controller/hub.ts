@@ -2,10 +2,10 @@
  * The hub: who is connected, where each task goes, and the record of every task. It routes on
  * headers and metadata alone and forwards the bytes it received; payloads are never deserialized.
  */
-import { GROUP_ITEM_MAX, type Connection, type DropStats, type Hello } from "../protocol/connection.js";
+import type { Connection, DropStats, Hello } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
 import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
-import { POLY_THRESHOLD, signatureOf, type Authenticator, type DigestHistory } from "../protocol/auth.js";
+import { GROUP_ITEM_MAX, POLY_THRESHOLD, signatureOf, type Authenticator, type DigestHistory } from "../protocol/auth.js";
 import { isoMicro } from "../protocol/time.js";
 import { decodeRaw, type Tail } from "../protocol/wire.js";
 import { MSG_SPEC_VERSION, takesTaskHandoffs } from "../protocol/version.js";
@@ -469,11 +469,7 @@ export class Hub {
    */
   forward(dest: Connection, raw: readonly Uint8Array[], src: Connection | null): void {
     dest.write(raw);
-    if (!dest.full || src === null || src.socket.isPaused()) return;
-    src.socket.pause();
-    this.flowStats.sendersPaused += 1;
-    dest.once("drain", () => src.socket.resume());
-    dest.once("close", () => src.socket.resume());
+    if (src !== null) dest.pauseWhileFull(src.socket);
   }
 
   /** Finish a task with an error made by the controller (engine death, abort, dependencies). */

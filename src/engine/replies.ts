@@ -6,16 +6,12 @@
  * controller's record still gets each reply as a message of its own (`recordReply`), unsigned: the
  * record is read, never forwarded as it is.
  */
-import type { Authenticator } from "../protocol/auth.js";
+import { GROUP_ITEM_MAX, GROUP_MAX_BYTES, GROUP_MAX_ITEMS, type Authenticator } from "../protocol/auth.js";
 import type { Connection } from "../protocol/connection.js";
 import { encodeMessage, makeHeader, type Incoming, type Json } from "../protocol/messages.js";
 import { MSG_SPEC_VERSION, takesReplyGroups } from "../protocol/version.js";
 import { frameUnsigned } from "../protocol/wire.js";
 
-/** A reply whose buffers exceed this goes alone (a group stays below the 64 KB of buffers one HMAC covers). */
-export const GROUP_ITEM_MAX = 8 * 1024;
-const GROUP_MAX_BYTES = 48 * 1024;
-const GROUP_MAX_REPLIES = 128;
 const EMPTY = Buffer.alloc(0);
 
 /** One reply in a group's index: [task id, completed, started, value has specials (1/0), buffer count]. */
@@ -67,7 +63,7 @@ export class ReplyGroups {
       p.buffers.push(b);
       p.bytes += b.byteLength;
     }
-    if (p.bytes >= GROUP_MAX_BYTES || p.entries.length >= GROUP_MAX_REPLIES) this.flush(link);
+    if (p.bytes >= GROUP_MAX_BYTES || p.entries.length >= GROUP_MAX_ITEMS) this.flush(link);
     else if (!this.#scheduled) {
       this.#scheduled = true;
       process.nextTick(this.#endOfTurn);

@@ -24,6 +24,15 @@ const BLOCK = 64;
 const ONE_SHOT_MAX = 64 * 1024;
 /** Buffers totalling at least this many bytes are authenticated with Poly1305. */
 export const POLY_THRESHOLD = 64 * 1024;
+/**
+ * Messages grouped into one signed message (task groups, task handoffs, reply groups) keep the
+ * group's buffers below POLY_THRESHOLD, so its one HMAC covers every grouped message's bytes: an
+ * item larger than GROUP_ITEM_MAX goes alone, and a group is sent once it holds GROUP_MAX_BYTES or
+ * GROUP_MAX_ITEMS (48 KB + one item stays below 64 KB).
+ */
+export const GROUP_ITEM_MAX = 8 * 1024;
+export const GROUP_MAX_BYTES = 48 * 1024;
+export const GROUP_MAX_ITEMS = 128;
 
 /**
  * Whether a message's head authenticates it without its buffers (mode 1: the HMAC covers the

@@ -6,7 +6,7 @@
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
 import { connect, Socket, type NetConnectOpts, type OnReadOpts } from "node:net";
-import { headAuthenticates, type Authenticator, type DigestHistory } from "./auth.js";
+import { GROUP_MAX_BYTES, GROUP_MAX_ITEMS, headAuthenticates, type Authenticator, type DigestHistory } from "./auth.js";
 import type { Logger } from "./log.js";
 import { encodeMessage, Incoming, makeHeader, type Json, type OutMessage } from "./messages.js";
 import { major, NODE_VERSION, PROTOCOL_VERSION, TSPARALLEL_VERSION } from "./version.js";
@@ -163,10 +163,6 @@ const EARLY_FLUSH_BYTES = 64 * 1024;
  * reaches the peer while the rest is still being encoded, so the peer's work starts at once.
  */
 const FIRST_FLUSH_BYTES = 4 * 1024;
-/** A task message larger than this is not grouped (a group stays below the 64 KB of buffers one HMAC covers). */
-export const GROUP_ITEM_MAX = 8 * 1024;
-const GROUP_MAX_BYTES = 48 * 1024;
-const GROUP_MAX_TASKS = 128;
 /** Chunks smaller than this are copied together before writing; larger ones are written as they are. */
 const COALESCE_MAX_CHUNK = 16 * 1024;
 
@@ -286,6 +282,23 @@ export class Connection extends EventEmitter<Events> {
     return this.socket.writableLength + this.#pendingBytes + this.#heldBytes > (this.#opts.forwardLimit ?? this.#highWater);
   }
 
+  /**
+   * A forwarder wrote to this peer what `source` sent: while this peer is `full`, stop reading from
+   * `source` (counted by `onSenderPaused`) until it drains or closes.
+   */
+  pauseWhileFull(source: Socket): void {
+    if (source.isPaused() || !this.full) return;
+    source.pause();
+    this.#opts.onSenderPaused?.();
+    const resume = (): void => {
+      this.off("drain", resume);
+      this.off("close", resume);
+      source.resume();
+    };
+    this.on("drain", resume);
+    this.on("close", resume);
+  }
+
   /** Sign and send. Returns false when the peer is backed up (wait for "drain"). */
   send(msg: OutMessage): boolean {
     if (this.#state === "closed") return false;
@@ -307,7 +320,7 @@ export class Connection extends EventEmitter<Events> {
     }
     this.#group.push(chunk);
     this.#groupBytes += chunk.byteLength;
-    if (this.#groupBytes >= GROUP_MAX_BYTES || this.#group.length >= GROUP_MAX_TASKS) this.#sendGroup();
+    if (this.#groupBytes >= GROUP_MAX_BYTES || this.#group.length >= GROUP_MAX_ITEMS) this.#sendGroup();
   }
 
   readonly #sendGroup = (): void => {
@@ -438,18 +451,7 @@ export class Connection extends EventEmitter<Events> {
       out.sent = tail.total;
     }
     if (!tail.ended) {
-      const source = out.source;
-      if (source !== null && !source.isPaused() && this.full) {
-        source.pause();
-        this.#opts.onSenderPaused?.();
-        const resume = (): void => {
-          socket.off("drain", resume);
-          socket.off("close", resume);
-          source.resume();
-        };
-        socket.on("drain", resume);
-        socket.on("close", resume);
-      }
+      if (out.source !== null) this.pauseWhileFull(out.source);
       return;
     }
     this.#outTail = null;
