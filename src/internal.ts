@@ -27,4 +27,4 @@ export { defaultRemoteCommand } from "./cluster/ssh.js";
 export { kPrecise } from "./client/metadata.js";
 export { Liveness, type LivenessHost } from "./client/liveness.js";
 export { ClientStalls } from "./controller/stalls.js";
-export { takesTaskGroups, takesReplyGroups, takesTaskHandoffs, PROTOCOL_VERSION } from "./protocol/version.js";
+export { takesTaskGroups, takesReplyGroups, takesTaskHandoffs, takesReplyStubs, PROTOCOL_VERSION } from "./protocol/version.js";

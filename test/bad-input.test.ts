@@ -65,7 +65,7 @@ describe("bad input - controller", () => {
     const peer = new RawPeer(info);
     await peer.handshake(info.key, "9.0");
     const refusal = await peer.next("refuse");
-    assert.match(String(refusal.content.reason), /protocol 9\.0.*cannot talk to protocol 1\.2/);
+    assert.match(String(refusal.content.reason), /protocol 9\.0.*cannot talk to protocol 1\.3/);
     await until(() => peer.closed, 10_000, "the connection to close");
   });
 

@@ -17,7 +17,7 @@ import { after, before, describe, it } from "node:test";
 import type { Client, RemoteError } from "tsparallel";
 import {
   Authenticator, Connection, DropStats, DigestHistory, encodeMessage, isoMicro, makeHeader, pack, PROTOCOL_VERSION,
-  readConnectionFile, takesReplyGroups, takesTaskHandoffs, unpack, type ConnectionInfo, type Incoming, type Json,
+  readConnectionFile, takesReplyGroups, takesReplyStubs, takesTaskHandoffs, unpack, type ConnectionInfo, type Incoming, type Json,
 } from "tsparallel/internal";
 import { RawPeer, startCluster, TEST_DIR, until, type Running } from "./helpers.ts";
 
@@ -28,10 +28,15 @@ const replyGroups = (rc: Client): { groups: number; replies: number } =>
 
 describe("reply groups - protocol", () => {
   it("an engine groups replies only for a client of protocol 1.2 or later, and the controller hands tasks in groups only to such an engine", () => {
-    assert.equal(PROTOCOL_VERSION, "1.2");
-    const versions = ["1.0", "1.1", "1.2", "1.9", "2.0", "x", undefined];
-    assert.deepEqual(versions.map(takesReplyGroups), [false, false, true, true, true, false, false]);
-    assert.deepEqual(versions.map(takesTaskHandoffs), [false, false, true, true, true, false, false]);
+    assert.equal(PROTOCOL_VERSION, "1.3");
+    const versions = ["1.0", "1.1", "1.2", "1.3", "1.9", "2.0", "x", undefined];
+    assert.deepEqual(versions.map(takesReplyGroups), [false, false, true, true, true, true, false, false]);
+    assert.deepEqual(versions.map(takesTaskHandoffs), [false, false, true, true, true, true, false, false]);
+  });
+
+  it("an engine reports reply stubs only to a controller of protocol 1.3 or later", () => {
+    const versions = ["1.0", "1.1", "1.2", "1.3", "1.9", "2.0", "x", undefined];
+    assert.deepEqual(versions.map(takesReplyStubs), [false, false, false, true, true, true, false, false]);
   });
 });
 
@@ -60,15 +65,22 @@ describe("reply groups", () => {
     assert.equal(new Set(md.map((m) => `${m.engineId} ${m.engineUuid}`)).size, new Set(md.map((m) => m.engineId)).size, "one uuid per engine id");
     assert.ok(md.every((m) => m.started !== null && m.completed !== null && m.received !== null && m.completed >= m.started));
     // the record keeps each reply as a message of its own: header, parent, metadata, content, value
+    // (the engines report them as stubs, protocol 1.3: the controller builds the reply when it is read)
     const ids = ar.msgIds;
     await until(async () => (await r.rc.dbQuery({ msgId: { $in: ids }, completed: { $ne: null } }, ["msgId"])).length === ids.length, 20_000, "a finished record of every task");
-    const [rec] = await r.rc.dbQuery({ msgId: ids[7]! }, ["msgId", "resultHeader", "resultMetadata", "resultContent", "engineUuid"]);
+    const keys = ["msgId", "resultHeader", "resultMetadata", "resultContent", "resultBuffers", "engineUuid", "engineId", "started", "completed"];
+    const [rec] = await r.rc.dbQuery({ msgId: ids[7]! }, keys);
     const header = rec!.resultHeader as Json;
     const metadata = rec!.resultMetadata as Json;
     assert.equal(header.msg_type, "apply_reply");
-    assert.equal(metadata.status, "ok");
-    assert.equal(metadata.engine, rec!.engineUuid);
+    assert.equal(typeof header.msg_id, "string");
+    const ms = (d: unknown) => new Date(d as string | Date).getTime();
+    assert.equal(ms(header.date), ms(rec!.completed), "the reply is dated when the task completed");
+    assert.deepEqual({ ...metadata, started: ms(metadata.started) }, { status: "ok", started: ms(rec!.started), engine: rec!.engineUuid, engine_id: rec!.engineId, dependencies_met: true });
     assert.deepEqual(rec!.resultContent, { status: "ok", specials: false });
+    assert.deepEqual(unpack(rec!.resultBuffers as Uint8Array[]), [{ x: 7, half: 3.5, tag: "t7" }], "a map task's value: its chunk's results");
+    const [again7] = await r.rc.dbQuery({ msgId: ids[7]! }, keys);
+    assert.equal((again7!.resultHeader as Json).msg_id, header.msg_id, "every read sees the same reply");
     // the controller handed them to the engines several to a message
     const handed = (await r.rc.controllerStats()).handedOff;
     assert.ok(handed.tasks >= 1000 && handed.groups >= 1, `handed off: ${JSON.stringify(handed)}`);
@@ -169,6 +181,16 @@ describe("reply groups - bad input", () => {
       buffers: [Buffer.from("not a reply")],
     }));
     await until(async () => (await malformed()) - count === 4, 10_000, "four malformed entries counted");
+    // reply stubs (protocol 1.3) that are not [id, started, date, first buffer, buffer count, specials]
+    fake.write(encodeMessage(auth, {
+      header: makeHeader("direct_report", uuid),
+      content: {
+        seen: [], done: [],
+        linked: [[task.header.msg_id, now, now, 0, 2, 0], [task.header.msg_id, now, now, 0, 1, 2], [task.header.msg_id, now, now, 0, -1, 0], [task.header.msg_id, 5, now, 0, 1, 0], [task.header.msg_id, now, now, 0, 1]],
+      },
+      buffers: [Buffer.from("one buffer")],
+    }));
+    await until(async () => (await malformed()) - count === 9, 10_000, "five malformed stubs counted");
     assert.equal(await r.rc.directView(0).applySync((x: number) => x * 3, 5), 15, "the controller keeps serving");
     fake.close();
   });

@@ -38,7 +38,7 @@ function record(i: number, bytes = 16): TaskRecord {
     // t7 in another ISO form, which does not sort as text
     submitted: i === 7 ? "2026-01-01T01:00:07+01:00" : `2026-01-01T00:00:${String(i % 60).padStart(2, "0")}.${String((i * 37_037) % 1_000_000).padStart(6, "0")}Z`, started: null, completed: null, received: null,
     resubmitted: null, status: null, stdout: "", stderr: "", label: i % 3 === 0 ? "third" : null,
-    requestRaw: message(bytes, i % 250), replyRaw: null, buffersCulled: false,
+    requestRaw: message(bytes, i % 250), replyRaw: null, replyStub: null, buffersCulled: false,
   };
 }
 

@@ -23,7 +23,7 @@ function pending(msgId: string, bytes = 16): TaskRecord {
     msgId, header: { msg_id: msgId } as TaskRecord["header"], metadata: {}, clientSession: "s", queue: "task",
     engineId: null, engineUuid: null, submitted: "2026-01-01T00:00:00.000000Z", started: null, completed: null,
     received: null, resubmitted: null, status: null, stdout: "", stderr: "",
-    label: null, requestRaw: message(bytes), replyRaw: null, buffersCulled: false,
+    label: null, requestRaw: message(bytes), replyRaw: null, replyStub: null, buffersCulled: false,
   };
 }
 

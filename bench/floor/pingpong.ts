@@ -1,8 +1,11 @@
 /**
- * The machine floor: `node --import tsx bench/floor/pingpong.ts [--calls 5000] [--warmup 500]`.
- * Two processes (this one and a child `echo.mjs`), 16-byte messages bounced over node:net, once
- * over TCP on 127.0.0.1 and once over a Unix socket. Prints one JSON line:
- * {peer: "floor", results: {Ztcp: {median_us, p90_us, p99_us}, Zunix: {...}}}.
+ * The machine floor: `node --import tsx bench/floor/pingpong.ts [Ztcp,Zunix,Zbulk] [--calls 5000]
+ * [--warmup 500] [--bulk-mb 100] [--bulk-reps 5]`.
+ * - Ztcp, Zunix: two processes (this one and a child `echo.mjs`), 16-byte messages bounced over
+ *   node:net, over TCP on 127.0.0.1 and over a Unix socket: {median_us, p90_us, p99_us}.
+ * - Zbulk, a bare transfer: 100 MB written one way over a Unix socket to a child that reads it
+ *   straight into fresh memory and into reused memory (bulk.ts): {fresh_MBps, reused_MBps}.
+ * Prints one JSON line: {peer: "floor", results: {...}}.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -10,6 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { rawTransfer } from "./bulk.ts";
 import { fileURLToPath } from "node:url";
 import { emit, errorText, parsePeerArgs, reportPids, type PeerOutput } from "../lib/peerio.ts";
 import { latencyStats, now, type LatencyStats } from "../lib/stats.ts";
@@ -71,12 +75,24 @@ async function measure(kind: "tcp" | "unix", calls: number, warmup: number): Pro
   }
 }
 
-const { opts } = parsePeerArgs(["Z", ...process.argv.slice(2)]);
+const { cases, opts } = parsePeerArgs(process.argv.slice(2));
+const given = cases.filter((c) => c !== "-");
+const wanted = given.length > 0 ? given : ["Ztcp", "Zunix"];
 const out: PeerOutput = { peer: "floor", results: {}, errors: {} };
-for (const kind of ["tcp", "unix"] as const) {
-  const name = kind === "tcp" ? "Ztcp" : "Zunix";
+for (const name of wanted) {
   try {
-    out.results[name] = { ...(await measure(kind, opts.calls ?? 5000, opts.warmup ?? 500)) };
+    if (name === "Ztcp" || name === "Zunix") {
+      out.results[name] = { ...(await measure(name === "Ztcp" ? "tcp" : "unix", opts.calls ?? 5000, opts.warmup ?? 500)) };
+    } else if (name === "Zbulk") {
+      const bytes = (opts.bulk_mb ?? 100) * 1e6;
+      const reps = opts.bulk_reps ?? 5;
+      const pids = (pid: number) => reportPids([pid]);
+      const fresh = await rawTransfer(bytes, reps, "direct-fresh", { GLIBC_TUNABLES: "" }, pids);
+      const reused = await rawTransfer(bytes, reps, "direct-reused", { GLIBC_TUNABLES: "" }, pids);
+      out.results[name] = { fresh_MBps: fresh, reused_MBps: reused, MB: bytes / 1e6 };
+    } else {
+      out.errors[name] = `unknown floor case ${name}`;
+    }
   } catch (e) {
     out.errors[name] = errorText(e);
   }

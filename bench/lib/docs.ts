@@ -51,6 +51,14 @@ const METHOD = `## How it is measured
 - Floor: a 16-byte ping-pong between this machine's two Node processes over node:net (TCP and Unix
   socket). A tsparallel task crosses client → controller → engine and back, so 2 hops of that floor
   is the least it could cost without a direct path.
+- Bare transfer, measured by the floor peer in the same round as D1 and D2: 100 MB written over a
+  Unix socket to a second Node process that reads it straight into a new buffer each time ("fresh
+  memory": where a pull or gather lands in the client) and into the same buffer each time ("reused
+  memory": where a push lands in an engine that keeps freed memory), glibc's allocator at its
+  defaults. No protocol, no MAC, no copy. "A bare transfer's ratio" beside a D1 target is that figure
+  against the same target: below the bound, two plain Node processes do not reach the target on this
+  machine in that minute either. It is a reference, not a bound: how fast fresh memory faults in
+  depends on the whole machine's recent use of memory (docs/performance.md, "Bulk data").
 - Why the figures are what they are, and how to profile them: [performance.md](performance.md).`;
 
 export function renderDocs(res: Results, info: RunInfo): string {

@@ -30,7 +30,7 @@ const CAN: Record<PeerName, readonly string[]> = {
 
 const SIZES: Record<Mode, Record<PeerName, Record<string, number>>> = {
   quick: {
-    floor: { calls: 2000, warmup: 200 },
+    floor: { calls: 2000, warmup: 200, bulk_mb: 100, bulk_reps: 3 },
     workerpool: { calls: 500, warmup: 50, n: 5000 },
     piscina: { calls: 500, warmup: 50, n: 5000 },
     dask: { calls: 40, warmup: 5, n: 300, reps: 1 },
@@ -38,7 +38,7 @@ const SIZES: Record<Mode, Record<PeerName, Record<string, number>>> = {
     tsparallel: { calls: 300, warmup: 30, n: 2000, reps: 1 },
   },
   full: {
-    floor: { calls: 10000, warmup: 1000 },
+    floor: { calls: 10000, warmup: 1000, bulk_mb: 100, bulk_reps: 5 },
     workerpool: { calls: 2000, warmup: 200, n: 20000 },
     piscina: { calls: 2000, warmup: 200, n: 20000 },
     dask: { calls: 300, warmup: 20, n: 3000, reps: 3 },
@@ -66,8 +66,12 @@ export function casesFor(peer: PeerName, group: readonly string[]): string[] {
   return cases;
 }
 
-export function wantsFloor(group: readonly string[]): boolean {
-  return group.includes("L1") || group.includes("L2");
+/** The floor's cases measured beside a group: the socket ping-pong beside L1/L2, the bulk floor beside D1/D2. */
+export function floorCases(group: readonly string[]): string[] {
+  return [
+    ...(group.includes("L1") || group.includes("L2") ? ["Ztcp", "Zunix"] : []),
+    ...(group.includes("D1") || group.includes("D2") ? ["Zbulk"] : []),
+  ];
 }
 
 /**
@@ -80,7 +84,7 @@ export function invocation(peer: PeerName, cases: string[], mode: Mode, env: Rec
   const c = cases.join(",") || "-";
   const timeoutS = TIMEOUT_S[mode][peer];
   switch (peer) {
-    case "floor": return { peer, cmd: process.execPath, args: [...tsx, here("../floor/pingpong.ts"), ...flags(SIZES[mode][peer])], timeoutS };
+    case "floor": return { peer, cmd: process.execPath, args: [...tsx, here("../floor/pingpong.ts"), c, ...flags(SIZES[mode][peer])], timeoutS };
     case "workerpool":
     case "piscina": return { peer, cmd: process.execPath, args: [...tsx, here("../peers/pools.ts"), peer, c, ...sizes], timeoutS };
     case "dask": return { peer, cmd: PYTHON, args: ["-B", here("../peers/dask_bench.py"), c, ...sizes], timeoutS };

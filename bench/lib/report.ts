@@ -73,12 +73,19 @@ export function mainTable(res: Results): string {
   return table(["metric", "unit", ...TABLE_PEERS, "floor", "tsparallel vs ipp", "target"], rows);
 }
 
+/** The ratio a bare transfer scores against a target that names one ("" if none). */
+function bareRatio(res: Results, t: Target): string {
+  if (!t.bare || !t.den) return "";
+  const r = t.num.peer === "tsparallel" ? res.ratio(t.bare, t.den) : res.ratio(t.num, t.bare);
+  return Number.isFinite(r) ? `${fmt(r)}×` : "—";
+}
+
 export function targetsTable(res: Results): string {
   const rows = TARGETS.map((t) => {
     const v = evaluate(res, t);
-    return [t.text, t.ratioName, Number.isFinite(v.ratio) ? `${fmtAgainst(v.ratio, t.bound)}${t.den ? "×" : ""}` : "—", `${t.op} ${t.bound}`, `**${v.verdict}**`];
+    return [t.text, t.ratioName, Number.isFinite(v.ratio) ? `${fmtAgainst(v.ratio, t.bound)}${t.den ? "×" : ""}` : "—", `${t.op} ${t.bound}`, `**${v.verdict}**`, bareRatio(res, t)];
   });
-  return table(["target", "ratio", "measured", "required", "result"], rows);
+  return table(["target", "ratio", "measured", "required", "result", "a bare transfer's ratio"], rows);
 }
 
 export function failuresList(res: Results): string {

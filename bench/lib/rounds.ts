@@ -4,7 +4,7 @@
  * has a same-minute counterpart; then the curves (full mode), then stop everyone.
  */
 import { PeerProcess, type Reply } from "./peerproc.ts";
-import { CURVES, PAUSE_WHEN_IDLE, PEERS, caseGroups, casesFor, invocation, wantsFloor, type Mode, type PeerName } from "./plan.ts";
+import { CURVES, PAUSE_WHEN_IDLE, PEERS, caseGroups, casesFor, floorCases, invocation, type Mode, type PeerName } from "./plan.ts";
 import type { Results } from "./results.ts";
 import { now } from "./stats.ts";
 
@@ -51,9 +51,9 @@ async function startPeers(o: RunOptions, peers: Set<PeerName>, res: Results): Pr
   return live;
 }
 
-async function floorOnce(o: RunOptions, round: number, res: Results): Promise<void> {
-  const p = new PeerProcess(invocation("floor", [], o.mode, o.env), o.verbose);
-  record(res, "floor", round, ["Ztcp", "Zunix"], await p.collect(), "floor Ztcp,Zunix");
+async function floorOnce(o: RunOptions, round: number, cases: string[], res: Results): Promise<void> {
+  const p = new PeerProcess(invocation("floor", cases, o.mode, o.env), o.verbose);
+  record(res, "floor", round, cases, await p.collect(), `floor ${cases.join(",")}`);
 }
 
 /** Full mode: S1/M1 once more per round, each peer starting (and stopping) a fresh cluster or pool. */
@@ -71,7 +71,8 @@ async function oneRound(o: RunOptions, round: number, order: PeerName[], live: M
   for (const group of caseGroups(o.mode, o.cases)) {
     for (const peer of order) {
       if (peer === "floor") {
-        if (wantsFloor(group)) await floorOnce(o, round, res);
+        const cases = floorCases(group);
+        if (cases.length > 0) await floorOnce(o, round, cases, res);
         continue;
       }
       const p = live.get(peer);

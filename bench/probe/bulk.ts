@@ -11,75 +11,12 @@
  *
  *   npm run build && node --import tsx bench/probe/bulk.ts [--mb 100] [--reps 8] [--rounds 3] [--only-gather 1]
  */
-import { fork } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Cluster } from "tsparallel";
+import { rawTransfer, type BulkMode } from "../floor/bulk.ts";
 import { probeArgs } from "./args.ts";
 
 const KEEP_FREED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456";
-type Mode = "copy-fresh" | "direct-fresh" | "direct-reused";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** The receiving process: reads `bytes` per round the chosen way, then answers one byte. */
-function receiver(path: string, bytes: number, mode: Mode): void {
-  const shared = Buffer.allocUnsafe(256 * 1024);
-  let dest: Buffer | null = null;
-  let got = 0;
-  const into = () => (dest ??= Buffer.allocUnsafe(bytes));
-  const done = () => {
-    got = 0;
-    if (mode !== "direct-reused") dest = null;
-    socket.write("k");
-  };
-  const socket = connect({
-    path,
-    onread: {
-      buffer: mode === "copy-fresh" ? shared : () => into().subarray(got),
-      callback: (n: number, buf: Uint8Array) => {
-        if (mode === "copy-fresh") into().set(buf.subarray(0, n), got);
-        got += n;
-        if (got >= bytes) done();
-        return true;
-      },
-    },
-  });
-}
-
-/** One raw run: MB/s (median of `reps` round trips of `bytes` and a one-byte answer). */
-async function raw(bytes: number, reps: number, mode: Mode, env: NodeJS.ProcessEnv): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), "tsp-bulk-"));
-  const path = join(dir, "s.sock");
-  const data = Buffer.alloc(bytes, 1);
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      const server = createServer((c) => {
-        const times: number[] = [];
-        const go = () => {
-          const t = performance.now();
-          c.write(data);
-          c.once("data", () => {
-            times.push(performance.now() - t);
-            if (times.length < reps + 1) return go();
-            child.kill();
-            server.close();
-            resolve(bytes / 1e6 / (median(times.slice(1)) / 1000));
-          });
-        };
-        go();
-      });
-      const child = fork(new URL(import.meta.url).pathname, ["--receiver", path, String(bytes), mode], {
-        env: { ...process.env, ...env }, execArgv: ["--import", "tsx"],
-      });
-      child.once("error", reject);
-      server.listen(path);
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** tsparallel: push then pull of new `bytes`-sized Float64Arrays to one engine; MB/s each way. */
 async function cluster(bytes: number, reps: number, env: Record<string, string>): Promise<[number, number]> {
@@ -140,13 +77,13 @@ async function main(): Promise<void> {
   if (args["only-gather"] > 0) return gatherRounds(args.rounds, args.reps);
   const bytes = args.mb * 1024 * 1024;
   console.log(`raw Unix socket, ${args.mb} MB per round trip, median of ${args.reps}:`);
-  const cases: Array<[string, Mode, NodeJS.ProcessEnv]> = [
+  const cases: Array<[string, BulkMode, NodeJS.ProcessEnv]> = [
     ["copied out of a 256 KB read buffer into fresh memory", "copy-fresh", { GLIBC_TUNABLES: "" }],
     ["read straight into fresh memory", "direct-fresh", { GLIBC_TUNABLES: "" }],
     ["read straight into reused memory", "direct-reused", { GLIBC_TUNABLES: "" }],
     ["read straight into fresh memory, glibc keeping freed memory", "direct-fresh", { GLIBC_TUNABLES: KEEP_FREED }],
   ];
-  for (const [label, mode, env] of cases) console.log(`  ${(await raw(bytes, args.reps, mode, env)).toFixed(0).padStart(6)} MB/s  ${label}`);
+  for (const [label, mode, env] of cases) console.log(`  ${(await rawTransfer(bytes, args.reps, mode, env)).toFixed(0).padStart(6)} MB/s  ${label}`);
   console.log(`tsparallel push / pull of new ${args.mb} MB arrays, one engine, alternating rounds (MB/s):`);
   const rows: Record<string, Array<[number, number]>> = { default: [], 'GLIBC_TUNABLES=""': [] };
   for (let r = 0; r < args.rounds; r++) {
@@ -167,5 +104,4 @@ async function gatherRounds(rounds: number, reps: number): Promise<void> {
   console.log(`  sizes unknown (copied)       ${rs.map((x) => x.unknown.toFixed(0)).join(" ")}`);
 }
 
-if (process.argv[2] === "--receiver") receiver(process.argv[3]!, Number(process.argv[4]), process.argv[5] as Mode);
-else await main();
+await main();

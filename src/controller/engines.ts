@@ -4,6 +4,8 @@ import type { Connection } from "../protocol/connection.js";
 export interface EngineEntry {
   id: number;
   uuid: string;
+  /** The session of its messages (its replies' headers name it). */
+  session: string;
   conn: Connection;
   heart: Connection | null;
   hostname: string;

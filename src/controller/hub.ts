@@ -10,7 +10,7 @@ import { isoMicro } from "../protocol/time.js";
 import { decodeRaw, type Tail } from "../protocol/wire.js";
 import { MSG_SPEC_VERSION, takesTaskHandoffs } from "../protocol/version.js";
 import type { TaskDb } from "./db/memory.js";
-import { headText, retain, retainAll, type TaskRecord, type TaskStatus } from "./db/record.js";
+import { headText, retain, retainAll, type ReplyStub, type TaskRecord, type TaskStatus } from "./db/record.js";
 import { EngineRegistry, type EngineEntry } from "./engines.js";
 import { Fanouts } from "./fanout.js";
 import { recordResult } from "./queries.js";
@@ -508,14 +508,14 @@ export class Hub {
   }
 
   /** Record a task's end. The reply's header and metadata stay inside its raw bytes (read when asked for). */
-  #finish(record: TaskRecord, outcome: Outcome, raw: readonly Uint8Array[]): void {
+  #finish(record: TaskRecord, outcome: Outcome, raw: readonly Uint8Array[] | ReplyStub): void {
     const now = isoMicro();
     this.db.update(record.msgId, {
       status: outcome.status,
       started: outcome.started ?? record.started,
       completed: outcome.completed ?? now,
       received: now,
-      replyRaw: retainAll(raw),
+      ...(isStub(raw) ? { replyStub: raw } : { replyRaw: retainAll(raw) }),
     });
     // after this turn: what follows the end (watchers, dependants) still reads the record
     if (this.#purgeOnFinish.size > 0 && this.#purgeOnFinish.delete(record.msgId)) setImmediate(() => this.db.drop([record.msgId]));
@@ -660,7 +660,7 @@ export class Hub {
     const id = this.engines.assignId(uuid, requested);
     const now = Date.now();
     const entry: EngineEntry = {
-      id, uuid, conn, heart: null, registeredAt: now, lastBeat: now, direct: new Set(), completed: 0,
+      id, uuid, session: String(msg.header.session), conn, heart: null, registeredAt: now, lastBeat: now, direct: new Set(), completed: 0,
       handoffs: takesTaskHandoffs(conn.hello?.protocol),
       hostname: String(msg.content.hostname ?? ""), pid: Number(msg.content.pid ?? 0),
       address: typeof msg.content.direct === "string" ? msg.content.direct : null,
@@ -698,8 +698,8 @@ export class Hub {
   }
 
   /** A task reported by its engine ended: recorded, its watchers told, its dependants released (nothing to pass on). */
-  #reportedEnd(record: TaskRecord, ended: Outcome, reply: Buffer): void {
-    this.#finish(record, ended, [retain(reply)]);
+  #reportedEnd(record: TaskRecord, ended: Outcome, reply: Buffer | ReplyStub): void {
+    this.#finish(record, ended, isStub(reply) ? reply : [retain(reply)]);
     this.#notifyWatchers(record);
     this.scheduler.taskDone(record.msgId);
   }
@@ -728,11 +728,13 @@ export class Hub {
       if (d.via === "link") this.#answeredOverLink(entry, String(d.msg_id), directOutcome(d, first), first);
       else if (second !== undefined) this.#directDone(entry, d, first, second);
     }
-    // successes answered over a link, as [msg_id, started, date, buffer index] (protocol 1.2)
+    // successes answered over a link: [msg_id, started, date, buffer index] with the reply's record
+    // (protocol 1.2), or [msg_id, started, date, first buffer, buffer count, specials] with the value's
+    // buffers, a reply stub (1.3)
     const linked = Array.isArray(msg.content.linked) ? (msg.content.linked as unknown[][]) : [];
     for (const e of linked) {
-      const reply = Array.isArray(e) && typeof e[0] === "string" && typeof e[2] === "string" && Number.isInteger(e[3]) ? buffers[e[3] as number] : undefined;
-      if (reply === undefined) {
+      const reply = linkAnswer(entry, e, buffers);
+      if (reply === null) {
         this.#opts.stats.count("malformed entry in a report");
         continue;
       }
@@ -745,12 +747,12 @@ export class Hub {
    * or a direct one sent this way): recorded and scheduled as if its reply had come through here,
    * and not passed on. The engine sends only final, whole successes that way.
    */
-  #answeredOverLink(entry: EngineEntry, msgId: string, ended: Outcome, reply: Buffer): void {
+  #answeredOverLink(entry: EngineEntry, msgId: string, ended: Outcome, reply: Buffer | ReplyStub): void {
     if (!this.db.has(msgId)) return;
     const record = this.db.get(msgId);
     if (record.status !== null) return;
     // a task taken back from this engine is not run there (it claims each task before it runs it)
-    if (this.#releaseEngine(entry, record, true, [reply]) === "unknown") {
+    if (this.#releaseEngine(entry, record, true, isStub(reply) ? [] : [reply]) === "unknown") {
       this.#opts.stats.count("report of a task the engine no longer held");
       return;
     }
@@ -855,7 +857,7 @@ function emptyRecord(header: Header, metadata: Json, session: string, queue: "di
     msgId: header.msg_id, header, metadata, clientSession: session, queue, engineId: null, engineUuid: null,
     submitted: header.date, started: null, completed: null, received: null, resubmitted: null, status: null,
     stdout: "", stderr: "",
-    label: typeof metadata.label === "string" ? metadata.label : null, requestRaw: [], replyRaw: null, buffersCulled: false,
+    label: typeof metadata.label === "string" ? metadata.label : null, requestRaw: [], replyRaw: null, replyStub: null, buffersCulled: false,
   };
 }
 
@@ -916,4 +918,25 @@ function groupEntry(t: unknown, types: unknown[], mds: unknown[], session: strin
 function decodeHead(raw: Buffer[]): { header: Header; metadata: Json } {
   const text = headText(raw);
   return { header: JSON.parse(text.header) as Header, metadata: JSON.parse(text.metadata) as Json };
+}
+
+function isStub(reply: readonly Uint8Array[] | Uint8Array | ReplyStub): reply is ReplyStub {
+  return !Array.isArray(reply) && !(reply instanceof Uint8Array);
+}
+
+/**
+ * A report's entry for a success answered over a link: the reply's record (protocol 1.2), or a stub of
+ * it holding the value's buffers (1.3); null if the entry is malformed.
+ */
+function linkAnswer(entry: EngineEntry, e: unknown, buffers: readonly Buffer[]): Buffer | ReplyStub | null {
+  if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[2] !== "string" || (e[1] !== null && typeof e[1] !== "string")) return null;
+  const at = e[3] as number;
+  if (!Number.isInteger(at) || at < 0) return null;
+  if (e.length === 4) return buffers[at] ?? null;
+  const n = e[4] as number;
+  if (e.length !== 6 || !Number.isInteger(n) || n < 0 || at + n > buffers.length || (e[5] !== 0 && e[5] !== 1)) return null;
+  return {
+    session: entry.session, engineUuid: entry.uuid, engineId: entry.id, started: e[1] as string | null, date: e[2] as string,
+    specials: e[5] === 1, buffers: buffers.slice(at, at + n).map(retain), replyId: null,
+  };
 }

@@ -7,7 +7,7 @@ import type { Connection } from "../protocol/connection.js";
 import { encodeMessage, Incoming, makeHeader, type Header, type Json } from "../protocol/messages.js";
 import { isoMicro } from "../protocol/time.js";
 import { decodeRaw } from "../protocol/wire.js";
-import { KeyError, recordKey, RECORD_KEYS, type RecordKey, type TaskRecord } from "./db/record.js";
+import { KeyError, recordKey, RECORD_KEYS, replyOf, type RecordKey, type TaskRecord } from "./db/record.js";
 import type { Hub } from "./hub.js";
 
 interface Parts {
@@ -25,15 +25,21 @@ export function messageParts(raw: readonly Buffer[]): Parts {
   return { header: json(1) as unknown as Header, parent: json(2), metadata: json(3), content: json(4), buffers: m.buffers() };
 }
 
+/** The parts of a record's reply, or null before there is one. */
+function replyParts(r: TaskRecord): Parts | null {
+  const reply = replyOf(r);
+  return reply === null ? null : messageParts(reply);
+}
+
 /** A record field, computing the ones kept only inside the raw messages. */
 export function recordField(r: TaskRecord, key: RecordKey): unknown {
   switch (key) {
     case "content": return messageParts(r.requestRaw).content;
     case "buffers": return messageParts(r.requestRaw).buffers;
-    case "resultHeader": return r.replyRaw === null ? null : messageParts(r.replyRaw).header;
-    case "resultMetadata": return r.replyRaw === null ? null : messageParts(r.replyRaw).metadata;
-    case "resultContent": return r.replyRaw === null ? null : messageParts(r.replyRaw).content;
-    case "resultBuffers": return r.replyRaw === null ? [] : messageParts(r.replyRaw).buffers;
+    case "resultHeader": return replyParts(r)?.header ?? null;
+    case "resultMetadata": return replyParts(r)?.metadata ?? null;
+    case "resultContent": return replyParts(r)?.content ?? null;
+    case "resultBuffers": return replyParts(r)?.buffers ?? [];
     default: return r[key];
   }
 }
@@ -93,7 +99,7 @@ function results(hub: Hub, session: string, content: Json): { content: Json; buf
       continue;
     }
     completed.push(id);
-    if (statusOnly || r.replyRaw === null) continue;
+    if (statusOnly || (r.replyRaw === null && r.replyStub === null)) continue;
     if (missing !== null && r.buffersCulled === true && r.status === "ok") missing[id] = culledMessage(r);
     else out[id] = recordResult(r, buffers);
   }
@@ -107,14 +113,14 @@ function culledMessage(r: TaskRecord): string {
 /** A finished task's result for a client: summary and reply content, its buffers appended to `buffers`. */
 export function recordResult(r: TaskRecord, buffers: Buffer[]): Json {
   if (r.buffersCulled === true && r.status === "ok") throw new KeyError(culledMessage(r));
-  const reply = messageParts(r.replyRaw!);
+  const reply = replyParts(r)!;
   const out = { ...summary(r, reply), result_content: reply.content, buffers: [buffers.length, reply.buffers.length] };
   buffers.push(...reply.buffers);
   return out;
 }
 
 /** What a client needs to rebuild a task's metadata (`reply`: the reply's parts, if already parsed). */
-function summary(r: TaskRecord, reply: Parts | null = r.replyRaw === null ? null : messageParts(r.replyRaw)): Json {
+function summary(r: TaskRecord, reply: Parts | null = replyParts(r)): Json {
   return {
     msg_id: r.msgId, header: r.header, metadata: r.metadata, result_header: reply?.header ?? null, result_metadata: reply?.metadata ?? null,
     submitted: r.submitted, started: r.started, completed: r.completed, received: r.received,

@@ -16,7 +16,7 @@ import type { Logger } from "../protocol/log.js";
 import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
 import { unpack } from "../protocol/serialize.js";
 import { decodeRaw } from "../protocol/wire.js";
-import { takesCompactReports } from "../protocol/version.js";
+import { takesCompactReports, takesReplyStubs } from "../protocol/version.js";
 import { isoMicro } from "../protocol/time.js";
 import { rewriteCell, transpileTs } from "./cell.js";
 import { Namespace } from "./namespace.js";
@@ -25,7 +25,8 @@ import { interruptedError, taskError } from "./errors.js";
 import { startSentinel } from "./sentinel.js";
 import { TaskClaims } from "./claims.js";
 import { DirectReport, LinkServer, RECORD_BUFFER_LIMIT } from "./links.js";
-import { okMetadataText, recordReply, ReplyGroups } from "./replies.js";
+import { okMetadataText } from "../protocol/replyrecord.js";
+import { recordReply, ReplyGroups } from "./replies.js";
 import { isThenable, mapChunk, packValue, resolveFunction, reviveArgs } from "./calls.js";
 import { Reclaimer } from "./reclaim.js";
 import { dirname, join } from "node:path";
@@ -170,6 +171,7 @@ export class Engine {
     });
     this.#conn = conn;
     this.#report.compact = takesCompactReports(welcome.protocol);
+    this.#report.stubs = takesReplyStubs(welcome.protocol);
     const reply = await new Promise<Incoming>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("no registration reply within 10 s")), 10_000);
       this.#registered = (m) => {
@@ -438,9 +440,8 @@ export class Engine {
   /** Answer a task where it came from; a direct task is also reported to the controller's record. */
   #reply(running: Running, status: string, started: string | null, content: Json, buffers: Uint8Array[]): void {
     const { msg, link } = running.task;
-    const metadata = { status, started, engine: this.uuid, engine_id: this.id, dependencies_met: true };
-    const reply = { header: makeHeader(msg.msgType.replace(/_request$/, "_reply"), this.#session), parent: msg.header, content, buffers, metadata };
-    if (link === null) return this.#replyToController(running, reply, { status, started, date: reply.header.date });
+    if (link === null) return this.#replyToController(running, status, started, content, buffers);
+    const reply = this.#replyMessage(msg, status, started, content, buffers);
     const chunks = encodeMessage(this.#auth, reply);
     this.#replyGroups.flush(link);
     if (link.open) link.write(chunks);
@@ -456,21 +457,28 @@ export class Engine {
    * its reply) and is small enough for the controller's record to keep all of it. The controller
    * learns of it from the report.
    */
-  #replyToController(running: Running, reply: OutMessage, outcome: { status: string; started: string | null; date: string }): void {
+  #replyToController(running: Running, status: string, started: string | null, content: Json, buffers: Uint8Array[]): void {
     const { msg } = running.task;
     const quick = performance.now() - running.since <= LINK_REPLY_MAX_MS;
-    const link = quick && outcome.status === "ok" && running.stdout.length === 0 && running.stderr.length === 0 ? (this.#links?.client(msg.header.session) ?? null) : null;
-    if (link === null) {
-      this.#conn?.send(reply);
+    const link = quick && status === "ok" && running.stdout.length === 0 && running.stderr.length === 0 ? (this.#links?.client(msg.header.session) ?? null) : null;
+    if (link !== null && msg.msgType === "apply_request" && this.#conn !== null && this.#conn.open && this.#replyGroups.takes(link, buffers)) {
+      // in this turn's reply group; the report (queued first) still leaves ahead of it. No reply
+      // message is made: the group's index and the report say all of it.
+      const date = isoMicro();
+      const specials = content.specials === true;
+      if (this.#report.stubs) this.#report.answeredStub(msg.header.msg_id, { started, date }, specials, buffers);
+      else {
+        const metadata = okMetadataText(started, this.uuid, this.id);
+        const record = recordReply(msg, randomUUID(), date, metadata, content, buffers, this.#session);
+        this.#report.answered(msg.header.msg_id, [record], record.byteLength, { status, started, date });
+      }
+      this.#replyGroups.add(link, [msg.header.msg_id, date, started, specials ? 1 : 0, buffers.length], buffers);
       return;
     }
-    if (msg.msgType === "apply_request" && this.#conn !== null && this.#conn.open && this.#replyGroups.takes(link, reply.buffers!)) {
-      // in this turn's reply group; the report (queued first) still leaves ahead of it
-      const metadata = okMetadataText(outcome.started, this.uuid, this.id);
-      const record = recordReply(msg, reply.header.msg_id, outcome.date, metadata, reply.content!, reply.buffers!, this.#session);
-      this.#report.answered(msg.header.msg_id, [record], record.byteLength, outcome);
-      const specials = reply.content!.specials === true ? 1 : 0;
-      this.#replyGroups.add(link, [msg.header.msg_id, outcome.date, outcome.started, specials, reply.buffers!.length], reply.buffers!);
+    const reply = this.#replyMessage(msg, status, started, content, buffers);
+    const outcome = { status, started, date: reply.header.date };
+    if (link === null) {
+      this.#conn?.send(reply);
       return;
     }
     const chunks = encodeMessage(this.#auth, reply);
@@ -485,6 +493,11 @@ export class Engine {
     this.#report.answered(msg.header.msg_id, chunks, size, outcome);
     this.#replyGroups.flush(link);
     link.write(chunks);
+  }
+
+  #replyMessage(msg: Incoming, status: string, started: string | null, content: Json, buffers: Uint8Array[]): OutMessage & { header: Header } {
+    const metadata = { status, started, engine: this.uuid, engine_id: this.id, dependencies_met: true };
+    return { header: makeHeader(msg.msgType.replace(/_request$/, "_reply"), this.#session), parent: msg.header, content, buffers, metadata };
   }
 
   #engineInfo(method: Method): Json {

@@ -117,11 +117,17 @@ export class DirectReport {
   readonly #session = randomUUID();
   #seen: Json[] = [];
   #done: Json[] = [];
-  /** Link answers as `[msg_id, started, date, buffer index]` (the controller reads them: protocol 1.2). */
-  #linked: Array<[string, string | null, string, number]> = [];
+  /**
+   * Link answers as `[msg_id, started, date, buffer index]` with the reply's record (the controller
+   * reads them: protocol 1.2), or as reply stubs, `[msg_id, started, date, first buffer, buffer count,
+   * specials]` with the value's buffers (1.3).
+   */
+  #linked: Array<[string, string | null, string, number] | [string, string | null, string, number, number, number]> = [];
   /** The controller reads compact link answers (`linked`); else each is an entry of `done`. */
   compact = false;
-  #buffers: Buffer[] = [];
+  /** The controller takes reply stubs (`answeredStub`). */
+  stubs = false;
+  #buffers: Uint8Array[] = [];
   #bytes = 0;
   #timer: NodeJS.Timeout | null = null;
   #soon = false;
@@ -164,6 +170,24 @@ export class DirectReport {
     else this.#done.push({ msg_id: msgId, status: outcome.status, started: outcome.started, date: outcome.date, via: "link", buffers: [this.#buffers.length, 1] });
     this.#buffers.push(rep);
     this.#bytes += rep.byteLength;
+    this.#soonAfterTurn();
+  }
+
+  /**
+   * A successful `apply` answered over its client's link, reported as a stub (protocol 1.3): the
+   * value's buffers, and what the controller needs to build the reply's record itself if it is ever
+   * read (every other part of such a reply is the same for all of them).
+   */
+  answeredStub(msgId: string, outcome: { started: string | null; date: string }, specials: boolean, buffers: readonly Uint8Array[]): void {
+    this.#linked.push([msgId, outcome.started, outcome.date, this.#buffers.length, buffers.length, specials ? 1 : 0]);
+    for (const b of buffers) {
+      this.#buffers.push(b);
+      this.#bytes += b.byteLength;
+    }
+    this.#soonAfterTurn();
+  }
+
+  #soonAfterTurn(): void {
     if (this.#soon) return;
     this.#soon = true;
     process.nextTick(this.#flushSoon);

@@ -3,14 +3,15 @@
  * client's direct link go to that client in one signed `reply_group` message instead of one signed
  * reply each. Its content is an index of what the client needs of each reply (the task's id, its
  * start and end, how to decode its value); its buffers are the values' buffers, in order. The
- * controller's record still gets each reply as a message of its own (`recordReply`), unsigned: the
- * record is read, never forwarded as it is.
+ * controller's record still gets each reply: from a controller of 1.3 on as a stub in the engine's
+ * report (the value's buffers; the controller builds the rest when the record is read), before that
+ * as a message of its own (`recordReply`), unsigned: the record is read, never forwarded as it is.
  */
 import { GROUP_ITEM_MAX, GROUP_MAX_BYTES, GROUP_MAX_ITEMS, type Authenticator } from "../protocol/auth.js";
 import type { Connection } from "../protocol/connection.js";
 import { encodeMessage, makeHeader, type Incoming, type Json } from "../protocol/messages.js";
-import { MSG_SPEC_VERSION, takesReplyGroups } from "../protocol/version.js";
-import { frameUnsigned } from "../protocol/wire.js";
+import { replyRecord } from "../protocol/replyrecord.js";
+import { takesReplyGroups } from "../protocol/version.js";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -95,11 +96,5 @@ export class ReplyGroups {
  */
 export function recordReply(request: Incoming, replyId: string, date: string, metadata: string, content: Json, buffers: readonly Uint8Array[], session: string): Buffer {
   const type = request.msgType === "execute_request" ? "execute_reply" : "apply_reply";
-  const header = `{"msg_id":"${replyId}","msg_type":"${type}","session":"${session}","date":"${date}","version":"${MSG_SPEC_VERSION}"}`;
-  return frameUnsigned([header, request.headerFrame, metadata, JSON.stringify(content), ...buffers]);
-}
-
-/** A successful reply's metadata as JSON (the fields `Engine` gives every reply, in the same order). */
-export function okMetadataText(started: string | null, uuid: string, id: number | null): string {
-  return `{"status":"ok","started":${started === null ? "null" : `"${started}"`},"engine":"${uuid}","engine_id":${id === null ? "null" : id},"dependencies_met":true}`;
+  return replyRecord({ parent: request.headerFrame, type, replyId, session, date, metadata, content: JSON.stringify(content), buffers });
 }

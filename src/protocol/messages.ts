@@ -85,17 +85,7 @@ export class Incoming {
    * decoded only if its content or buffers are asked for.
    */
   static known(raw: Buffer, header: Header, metadata: Json): Incoming {
-    let decoded: RawMessage | null = null;
-    const message = (): RawMessage => (decoded ??= decodeRaw([raw]));
-    return new Incoming(
-      {
-        raw: [raw], size: raw.length, tail: null, bufferTag: null,
-        get head() { return message().head; },
-        get bufferLengths() { return message().bufferLengths; },
-        buffers: () => message().buffers(),
-      },
-      { header, metadata },
-    );
+    return new Incoming(new Undecoded(raw), { header, metadata });
   }
 
   get msgType(): string {
@@ -132,4 +122,34 @@ function parseObject(frame: Buffer, what: string): Json {
     throw new SyntaxError(`${what} is not a JSON object`);
   }
   return value as Json;
+}
+
+/** One framed message's bytes, decoded only when its frames are asked for (see `Incoming.known`). */
+class Undecoded implements RawMessage {
+  readonly raw: Buffer[];
+  readonly size: number;
+  readonly tail = null;
+  readonly bufferTag = null;
+  #decoded: RawMessage | null = null;
+
+  constructor(raw: Buffer) {
+    this.raw = [raw];
+    this.size = raw.length;
+  }
+
+  #message(): RawMessage {
+    return (this.#decoded ??= decodeRaw(this.raw));
+  }
+
+  get head(): Buffer[] {
+    return this.#message().head;
+  }
+
+  get bufferLengths(): number[] {
+    return this.#message().bufferLengths;
+  }
+
+  buffers(): Buffer[] {
+    return this.#message().buffers();
+  }
 }

@@ -5,9 +5,11 @@ import { readFileSync } from "node:fs";
  * adds what an older peer of the same major can do without: 1.1, task groups (a client sends them
  * only to a controller of 1.1 or later); 1.2, groups both ways: reply groups (an engine sends them
  * only over the link of a client of 1.2 or later) and task handoffs (the controller hands an engine of
- * 1.2 or later the tasks of one turn in one message).
+ * 1.2 or later the tasks of one turn in one message); 1.3, reply stubs (an engine tells a controller of
+ * 1.3 or later what a grouped reply holds instead of sending it whole, and the controller builds the
+ * reply's bytes only when they are read).
  */
-export const PROTOCOL_VERSION = "1.2";
+export const PROTOCOL_VERSION = "1.3";
 
 /** The Jupyter message-spec version our headers claim. */
 export const MSG_SPEC_VERSION = "5.3";
@@ -49,4 +51,9 @@ export function takesCompactReports(version: unknown): boolean {
 /** Whether an engine announcing `version` takes the tasks of a turn in one message (protocol 1.2 and later). */
 export function takesTaskHandoffs(version: unknown): boolean {
   return atLeast(version, 2);
+}
+
+/** Whether a controller announcing `version` takes reply stubs in an engine's report (protocol 1.3 and later). */
+export function takesReplyStubs(version: unknown): boolean {
+  return atLeast(version, 3);
 }

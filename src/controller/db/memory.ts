@@ -93,6 +93,13 @@ export class MemoryDb implements TaskDb {
 
   update(msgId: string, patch: Partial<TaskRecord>): void {
     const r = this.get(msgId);
+    if (patch.requestRaw === undefined && patch.replyRaw === undefined && patch.replyStub === undefined && patch.buffersCulled === undefined) {
+      // its messages are what a record's size counts: this patch leaves it as it was
+      patchRecord(r, patch);
+      if (r.completed !== null || r.status !== null) this.#track(r, recordBytes(r));
+      this.#cull();
+      return;
+    }
     this.#bytes -= recordBytes(r);
     patchRecord(r, patch);
     const bytes = recordBytes(r);

@@ -2,7 +2,9 @@
  * The controller's record of a task: the request and the reply as received (the raw message bytes,
  * so a result can be sent again to any client), where it ran, its timestamps and output.
  */
+import { randomUUID } from "node:crypto";
 import type { Header, Json } from "../../protocol/messages.js";
+import { applyOkContentText, okMetadataText, replyRecord } from "../../protocol/replyrecord.js";
 import { decodeRaw, encodeFrames } from "../../protocol/wire.js";
 
 export type TaskStatus = "ok" | "error" | "aborted";
@@ -26,10 +28,48 @@ export interface TaskRecord {
   label: string | null;
   /** The request message as received (retained copy). */
   requestRaw: Buffer[];
-  /** The reply message, once there is one. */
+  /** The reply message, once there is one (read it with `replyOf`: a reply stub has none until then). */
   replyRaw: Buffer[] | null;
+  /** What a successful `apply` answered over a link holds (protocol 1.3), if the reply is kept as that. */
+  replyStub: ReplyStub | null;
   /** The buffers of request and reply were dropped to save memory (or never kept: large direct tasks). */
   buffersCulled: boolean;
+}
+
+/**
+ * A successful `apply` reply as its engine reported it (protocol 1.3): its value's buffers and what
+ * the reply's record says besides them, which is the same for every such reply. Its bytes are built
+ * only when something reads them (`replyOf`): a query, another client's `getResult`, a database
+ * that persists records.
+ */
+export interface ReplyStub {
+  /** The engine's session, its uuid and id. */
+  session: string;
+  engineUuid: string;
+  engineId: number;
+  started: string | null;
+  /** When the task completed (the reply's date). */
+  date: string;
+  /** The value holds functions or references. */
+  specials: boolean;
+  buffers: Buffer[];
+  /** The reply's msg_id, made when the reply is first read, so every read sees the same reply. */
+  replyId: string | null;
+}
+
+/** Bytes a stub's record stands for besides its buffers (the size of the reply's JSON frames), for the database's size limit. */
+const STUB_BYTES = 400;
+
+/** The reply's bytes as the record keeps them (a stub's built from it), or null before there is a reply. */
+export function replyOf(r: TaskRecord): Buffer[] | null {
+  if (r.replyRaw !== null) return r.replyRaw;
+  const s = r.replyStub;
+  if (s === null) return null;
+  s.replyId ??= randomUUID();
+  return [replyRecord({
+    parent: JSON.stringify(r.header), type: "apply_reply", replyId: s.replyId, session: s.session, date: s.date,
+    metadata: okMetadataText(s.started, s.engineUuid, s.engineId), content: applyOkContentText(s.specials), buffers: s.buffers,
+  })];
 }
 
 /** Keep a buffer without pinning the large read chunk a small slice may belong to. */
@@ -69,6 +109,7 @@ export function stripBuffers(r: TaskRecord): void {
   const headOnly = (raw: Buffer[]) => (raw.length === 0 ? raw : [Buffer.concat(encodeFrames(decodeRaw(raw).head) as Uint8Array[])]);
   r.requestRaw = headOnly(r.requestRaw);
   if (r.replyRaw !== null) r.replyRaw = headOnly(r.replyRaw);
+  if (r.replyStub !== null) r.replyStub.buffers = [];
   r.buffersCulled = true;
 }
 
@@ -95,16 +136,8 @@ export function patchRecord(r: TaskRecord, p: Partial<TaskRecord>): void {
   if (p.label !== undefined) r.label = p.label;
   if (p.requestRaw !== undefined) r.requestRaw = p.requestRaw;
   if (p.replyRaw !== undefined) r.replyRaw = p.replyRaw;
+  if (p.replyStub !== undefined) r.replyStub = p.replyStub;
   if (p.buffersCulled !== undefined) r.buffersCulled = p.buffersCulled;
-}
-
-/**
- * The reply's header and metadata as JSON text, or null before there is a reply. They are kept only
- * inside the raw reply (read when asked for, which is rare): parsed objects kept per record were
- * most of what the controller's garbage collector walked.
- */
-export function replyHeadText(r: TaskRecord): { header: string; metadata: string } | null {
-  return r.replyRaw === null || r.replyRaw.length === 0 ? null : headText(r.replyRaw);
 }
 
 /** The header and metadata frames of a stored message, as JSON text. */
@@ -117,6 +150,10 @@ export function recordBytes(r: TaskRecord): number {
   let n = 0;
   for (const b of r.requestRaw) n += b.byteLength;
   for (const b of r.replyRaw ?? []) n += b.byteLength;
+  if (r.replyStub !== null) {
+    n += STUB_BYTES;
+    for (const b of r.replyStub.buffers) n += b.byteLength;
+  }
   return n;
 }
 

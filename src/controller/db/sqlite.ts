@@ -15,7 +15,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import type { Header, Json } from "../../protocol/messages.js";
 import { compileQuery, isDateKey, type Query } from "./query.js";
 import { MemoryDb, type FieldReader, type MemoryDbOptions, type TaskDb } from "./memory.js";
-import { KeyError, patchRecord, recordKey, replyHeadText, type RecordKey, type TaskRecord, type TaskStatus } from "./record.js";
+import { headText, KeyError, patchRecord, recordKey, replyOf, type RecordKey, type TaskRecord, type TaskStatus } from "./record.js";
 
 type Database = BetterSqlite3.Database;
 type Statement = BetterSqlite3.Statement;
@@ -312,13 +312,14 @@ function quoteName(name: string): string {
 }
 
 function toRow(r: TaskRecord): Record<string, unknown> {
-  const reply = replyHeadText(r);
+  const rawReply = replyOf(r);
+  const reply = rawReply === null || rawReply.length === 0 ? null : headText(rawReply);
   return {
     msg_id: r.msgId, header: JSON.stringify(r.header), metadata: JSON.stringify(r.metadata), client_session: r.clientSession,
     queue: r.queue, engine_id: r.engineId, engine_uuid: r.engineUuid, submitted: r.submitted, started: r.started,
     completed: r.completed, received: r.received, resubmitted: r.resubmitted, status: r.status,
     result_header: reply?.header ?? null, result_metadata: reply?.metadata ?? null, stdout: r.stdout, stderr: r.stderr,
-    label: r.label, request: joined(r.requestRaw), reply: r.replyRaw === null ? null : joined(r.replyRaw),
+    label: r.label, request: joined(r.requestRaw), reply: rawReply === null ? null : joined(rawReply),
     buffers_culled: r.buffersCulled ? 1 : 0,
   };
 }
@@ -334,7 +335,7 @@ function fromRow(row: Row): TaskRecord {
     clientSession: row.client_session, queue: row.queue, engineId: row.engine_id, engineUuid: row.engine_uuid,
     submitted: row.submitted, started: row.started, completed: row.completed, received: row.received,
     resubmitted: row.resubmitted, status: row.status, stdout: row.stdout, stderr: row.stderr, label: row.label,
-    requestRaw: [row.request], replyRaw: row.reply === null ? null : [row.reply], buffersCulled: row.buffers_culled === 1,
+    requestRaw: [row.request], replyRaw: row.reply === null ? null : [row.reply], replyStub: null, buffersCulled: row.buffers_culled === 1,
   };
 }
 

@@ -15,6 +15,8 @@ import type { Tail } from "../../protocol/wire.js";
 import { evaluate, type Dependency, type Outcome } from "./dependency.js";
 import { SCHEMES, type SchemeName } from "./schemes.js";
 
+const NO_IDS: readonly string[] = [];
+
 /**
  * A load-balanced task in the scheduler. Every field is set when the job is made (none added
  * later), so all jobs share one shape and the scheduler's code stays optimized for it.
@@ -283,12 +285,13 @@ export class TaskScheduler {
     this.#schedule();
   }
 
-  #unknownDeps(job: Job): string[] {
+  #unknownDeps(job: Job): readonly string[] {
+    if (job.after === null && job.follow === null) return NO_IDS; // most tasks: nothing to look up, nothing to allocate
     return [job.after, job.follow].flatMap((d) => d?.ids ?? []).filter((id) => this.#host.outcome(id) === undefined);
   }
 
   /** Wait a moment for dependencies not heard of yet; still unknown after that, they are invalid. */
-  #awaitKnown(job: Job, ids: string[]): void {
+  #awaitKnown(job: Job, ids: readonly string[]): void {
     for (const id of ids) {
       let set = this.#unknown.get(id);
       if (set === undefined) this.#unknown.set(id, (set = new Set()));
