@@ -1,6 +1,7 @@
 /** `tsparallel controller`: run the controller process. */
 import process from "node:process";
 import { localHostname, newClusterId, newKey, pidAlive } from "../protocol/connfile.js";
+import { tuneJit } from "../protocol/jit.js";
 import { jsonLogger, type LogLevel } from "../protocol/log.js";
 import { isSchemeName, type SchemeName } from "./scheduler/schemes.js";
 import { applySchedPolicy, SCHED_POLICIES, type SchedPolicy } from "./sched.js";
@@ -36,6 +37,7 @@ export interface ControllerMainOptions {
 }
 
 export async function runController(opts: ControllerMainOptions): Promise<Controller> {
+  tuneJit();
   const scheme = opts.scheme ?? "leastload";
   if (!isSchemeName(scheme)) throw new TypeError(`Invalid scheme ${JSON.stringify(scheme)}: use leastload, lru, twobin, weighted or plainrandom`);
   const db = opts.db ?? "memory";

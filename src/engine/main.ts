@@ -5,6 +5,7 @@ import type { Transport } from "../protocol/dial.js";
 import { jsonLogger, type LogLevel } from "../protocol/log.js";
 import { Engine } from "./engine.js";
 import { forgetLauncherTunables } from "./malloc.js";
+import { tuneJit } from "../protocol/jit.js";
 
 export interface EngineMainOptions {
   file?: string;
@@ -52,6 +53,7 @@ async function infoFromStdin(timeoutMs = 30_000): Promise<ConnectionInfo> {
 }
 
 export async function runEngine(opts: EngineMainOptions): Promise<void> {
+  tuneJit();
   forgetLauncherTunables();
   const fromStdin = opts.file === "-";
   const info = fromStdin ? await infoFromStdin() : engineConnectionInfo(opts.file);
