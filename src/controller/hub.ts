@@ -510,12 +510,15 @@ export class Hub {
   /** Record a task's end. The reply's header and metadata stay inside its raw bytes (read when asked for). */
   #finish(record: TaskRecord, outcome: Outcome, raw: readonly Uint8Array[] | ReplyStub): void {
     const now = isoMicro();
+    const stub = isStub(raw) ? raw : undefined;
     this.db.update(record.msgId, {
       status: outcome.status,
       started: outcome.started ?? record.started,
       completed: outcome.completed ?? now,
       received: now,
-      ...(isStub(raw) ? { replyStub: raw } : { replyRaw: retainAll(raw) }),
+      // one patch shape either way (undefined fields are left as they are)
+      replyRaw: stub === undefined ? retainAll(raw as readonly Uint8Array[]) : undefined,
+      replyStub: stub,
     });
     // after this turn: what follows the end (watchers, dependants) still reads the record
     if (this.#purgeOnFinish.size > 0 && this.#purgeOnFinish.delete(record.msgId)) setImmediate(() => this.db.drop([record.msgId]));
@@ -752,7 +755,7 @@ export class Hub {
     const record = this.db.get(msgId);
     if (record.status !== null) return;
     // a task taken back from this engine is not run there (it claims each task before it runs it)
-    if (this.#releaseEngine(entry, record, true, isStub(reply) ? [] : [reply]) === "unknown") {
+    if (this.#releaseEngine(entry, record, true, NO_REPLY) === "unknown") {
       this.#opts.stats.count("report of a task the engine no longer held");
       return;
     }
@@ -920,6 +923,9 @@ function decodeHead(raw: Buffer[]): { header: Header; metadata: Json } {
   return { header: JSON.parse(text.header) as Header, metadata: JSON.parse(text.metadata) as Json };
 }
 
+/** The reply bytes a success gives the scheduler (it keeps a reply only to send again after the last failed try). */
+const NO_REPLY: Buffer[] = [];
+
 function isStub(reply: readonly Uint8Array[] | Uint8Array | ReplyStub): reply is ReplyStub {
   return !Array.isArray(reply) && !(reply instanceof Uint8Array);
 }
@@ -935,8 +941,10 @@ function linkAnswer(entry: EngineEntry, e: unknown, buffers: readonly Buffer[]):
   if (e.length === 4) return buffers[at] ?? null;
   const n = e[4] as number;
   if (e.length !== 6 || !Number.isInteger(n) || n < 0 || at + n > buffers.length || (e[5] !== 0 && e[5] !== 1)) return null;
+  const kept = new Array<Buffer>(n);
+  for (let i = 0; i < n; i++) kept[i] = retain(buffers[at + i]!);
   return {
     session: entry.session, engineUuid: entry.uuid, engineId: entry.id, started: e[1] as string | null, date: e[2] as string,
-    specials: e[5] === 1, buffers: buffers.slice(at, at + n).map(retain), replyId: null,
+    specials: e[5] === 1, buffers: kept, replyId: null,
   };
 }

@@ -13,13 +13,10 @@ import { encodeMessage, makeHeader, type Incoming, type Json } from "../protocol
 import { replyRecord } from "../protocol/replyrecord.js";
 import { takesReplyGroups } from "../protocol/version.js";
 
-const EMPTY = Buffer.alloc(0);
-
 /** One reply in a group's index: [task id, completed, started, value has specials (1/0), buffer count]. */
 export type ReplyEntry = [string, string, string | null, number, number];
 
 interface Pending {
-  link: Connection;
   entries: ReplyEntry[];
   buffers: Uint8Array[];
   bytes: number;
@@ -38,8 +35,6 @@ export class ReplyGroups {
   /** Whether each link's client reads groups (from its hello's protocol version). */
   readonly #reads = new WeakMap<Connection, boolean>();
   #scheduled = false;
-  /** Groups and the replies in them, sent since start. */
-  readonly stats = { groups: 0, replies: 0 };
 
   constructor(host: ReplyGroupHost) {
     this.#host = host;
@@ -58,7 +53,7 @@ export class ReplyGroups {
   /** Add a reply; it leaves when this turn's callbacks are done (after the controller's report, queued before it). */
   add(link: Connection, entry: ReplyEntry, buffers: readonly Uint8Array[]): void {
     let p = this.#pending.get(link);
-    if (p === undefined) this.#pending.set(link, (p = { link, entries: [], buffers: [], bytes: 0 }));
+    if (p === undefined) this.#pending.set(link, (p = { entries: [], buffers: [], bytes: 0 }));
     p.entries.push(entry);
     for (const b of buffers) {
       p.buffers.push(b);
@@ -73,7 +68,7 @@ export class ReplyGroups {
 
   readonly #endOfTurn = (): void => {
     this.#scheduled = false;
-    for (const link of [...this.#pending.keys()]) this.flush(link);
+    for (const link of this.#pending.keys()) this.flush(link); // flush deletes the entry it sends: safe while iterating
   };
 
   /** Send what waits for this link now: before anything else written to it, which must not overtake it. */
@@ -85,8 +80,6 @@ export class ReplyGroups {
     const { uuid, id } = this.#host.engine();
     const content: Json = { engine: uuid, engine_id: id, replies: p.entries };
     link.write(encodeMessage(this.#host.auth, { header: makeHeader("reply_group", this.#host.session), content, buffers: p.buffers }));
-    this.stats.groups += 1;
-    this.stats.replies += p.entries.length;
   }
 }
 

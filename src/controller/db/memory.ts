@@ -93,17 +93,13 @@ export class MemoryDb implements TaskDb {
 
   update(msgId: string, patch: Partial<TaskRecord>): void {
     const r = this.get(msgId);
-    if (patch.requestRaw === undefined && patch.replyRaw === undefined && patch.replyStub === undefined && patch.buffersCulled === undefined) {
-      // its messages are what a record's size counts: this patch leaves it as it was
-      patchRecord(r, patch);
-      if (r.completed !== null || r.status !== null) this.#track(r, recordBytes(r));
-      this.#cull();
-      return;
-    }
-    this.#bytes -= recordBytes(r);
+    // only the messages count toward a record's size: a patch of its other fields leaves the size as it was
+    const resized = patch.requestRaw !== undefined || patch.replyRaw !== undefined || patch.replyStub !== undefined || patch.buffersCulled !== undefined;
+    if (resized) this.#bytes -= recordBytes(r);
     patchRecord(r, patch);
-    const bytes = recordBytes(r);
-    this.#bytes += bytes;
+    const finished = r.completed !== null || r.status !== null;
+    const bytes = resized || finished ? recordBytes(r) : 0;
+    if (resized) this.#bytes += bytes;
     this.#track(r, bytes);
     this.#cull();
   }
