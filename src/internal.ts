@@ -10,6 +10,7 @@ export { Connection, DropStats, adoptReading, connectReading } from "./protocol/
 export { dial } from "./protocol/dial.js";
 export { connectPinned, derInteger, selfSignedCertificate } from "./protocol/tls.js";
 export { isoMicro, parseIsoMicro, nowMs } from "./protocol/time.js";
+export { newMsgId } from "./protocol/ids.js";
 export { rewriteCell } from "./engine/cell.js";
 export { Controller } from "./controller/server.js";
 export { runController } from "./controller/main.js";
@@ -22,6 +23,7 @@ export { partitionSizes, chunkSizes, concatParts } from "./client/sequences.js";
 export { formatProgress } from "./client/progress.js";
 export { stopRecordedCluster } from "./cluster/cluster.js";
 export { ENGINE_MALLOC_TUNABLES } from "./engine/malloc.js";
+export { CONTROLLER_V8_FLAGS } from "./cluster/launcher.js";
 export { TaskClaims } from "./engine/claims.js";
 export { defaultRemoteCommand } from "./cluster/ssh.js";
 export { kPrecise } from "./client/metadata.js";

@@ -6,7 +6,7 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Client, Cluster, listClusters } from "tsparallel";
-import { defaultRemoteCommand, ENGINE_MALLOC_TUNABLES } from "tsparallel/internal";
+import { CONTROLLER_V8_FLAGS, defaultRemoteCommand, ENGINE_MALLOC_TUNABLES } from "tsparallel/internal";
 import { alive, TEST_DIR, until } from "./helpers.ts";
 
 const run = promisify(execFile);
@@ -130,6 +130,29 @@ describe("cluster - lifecycle", () => {
     // engines started over ssh get the same settings through the remote command
     assert.match(defaultRemoteCommand({}), new RegExp(`^env GLIBC_TUNABLES=${mine ?? ENGINE_MALLOC_TUNABLES} `));
     assert.match(defaultRemoteCommand({ GLIBC_TUNABLES: "" }), /^env GLIBC_TUNABLES= /);
+  });
+
+  it("the controller starts with V8 flags that keep its young generation and its heap's growth through idle spells; engines start without them", async () => {
+    const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    assert.deepEqual([...CONTROLLER_V8_FLAGS], ["--min-semi-space-size=16", "--no-memory-reducer"]);
+    const cluster = new Cluster({ n: 1, profile: "v8flags" });
+    try {
+      const rc = await cluster.startAndConnect();
+      // flags before the script: Node hands them to V8 as the process starts
+      const ctl = cmdline(cluster.pids.controller!);
+      const script = ctl.findIndex((a) => a.endsWith("main.js") || a.endsWith("main.ts"));
+      for (const flag of CONTROLLER_V8_FLAGS) {
+        const at = ctl.indexOf(flag);
+        assert.ok(at > 0 && at < script, `the controller started with ${flag} before its script: ${ctl.join(" ")}`);
+      }
+      const engine = cmdline(cluster.pids.engines[0]!);
+      for (const flag of CONTROLLER_V8_FLAGS) assert.ok(!engine.includes(flag), `the engine started without ${flag}`);
+      // and it serves as always
+      assert.deepEqual(await rc.loadBalancedView().mapSync((x: number) => x * 2, [1, 2, 3]), [2, 4, 6]);
+      await rc.close();
+    } finally {
+      await cluster.stop();
+    }
   });
 
   it("an engine collects garbage right after a request that brought 32 MB or more, so a value a large push replaced is freed before the next task; not after smaller requests, nor when its own heap is the larger", async () => {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   Authenticator, DigestHistory, FrameDecoder, encodeFrames, encodeMessage, makeHeader, pack, unpack, Incoming,
-  adoptReading, connectReading, Connection, DropStats,
+  adoptReading, connectReading, Connection, DropStats, newMsgId,
 } from "tsparallel/internal";
 
 const auth = new Authenticator("secret-key");
@@ -289,6 +289,28 @@ describe("wire - signing", () => {
     const zeros = Buffer.alloc(32); // the all-zero key is stored, not taken for an empty slot
     assert.equal(h.add(zeros), true);
     assert.equal(h.add(zeros), false);
+  });
+});
+
+describe("wire - message ids", () => {
+  it("are version 4 UUIDs in randomUUID's format, distinct across many refills of their random bytes, and flat strings", () => {
+    const seen = new Set<string>();
+    const nibbles = new Set<string>();
+    for (let i = 0; i < 20_000; i++) {
+      const id = newMsgId();
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      seen.add(id);
+      for (const c of id.replaceAll("-", "")) nibbles.add(c);
+    }
+    assert.equal(seen.size, 20_000, "no id repeats");
+    assert.equal(nibbles.size, 16, "every hex digit shows up");
+    // each id is its own string, not a view of a shared buffer that the next id overwrites
+    const a = newMsgId();
+    const copy = `${a}`;
+    newMsgId();
+    assert.equal(a, copy);
+    // headers get them
+    assert.match(makeHeader("x", "s").msg_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });
 

@@ -9,7 +9,6 @@
  */
 import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
-import { randomUUID } from "node:crypto";
 import { clientFile, listClientFiles, localHostname, pidAlive, readConnectionFile, type ConnectionInfo } from "../protocol/connfile.js";
 import type { Transport } from "../protocol/dial.js";
 import { silentLogger, type Logger } from "../protocol/log.js";
@@ -23,6 +22,7 @@ import { LoadBalancedView, type LoadBalancedFlags } from "./lbview.js";
 import type { TaskMetadata } from "./metadata.js";
 import { checks, validate } from "./options.js";
 import { jobIds, type Jobs, type QueueStatus, type Targets, type ViewHost } from "./view.js";
+import { newMsgId } from "../protocol/ids.js";
 
 export interface ClientOptions {
   /** Profile whose running cluster to use (default "default"). */
@@ -282,7 +282,7 @@ export class Client extends EventEmitter<ClientEvents> {
   resubmit(msgIds: string | readonly string[]): AsyncHubResult<unknown> {
     const single = typeof msgIds === "string";
     const ids = single ? [msgIds] : [...msgIds];
-    const newIds = ids.map(() => randomUUID());
+    const newIds = ids.map(() => newMsgId());
     const tasks = newIds.map((id) => this.#core.adopt(id, null));
     for (const t of tasks) this.#core.outstanding.add(t.msgId);
     this.#core.request("resubmit_request", { msg_ids: ids, new_ids: newIds }).then(

@@ -3,11 +3,11 @@
  * the client, one sub-request per engine, one combined reply. Engines that die or do not answer
  * in time count as failed parts, so the client always gets its reply.
  */
-import { randomUUID } from "node:crypto";
 import type { Connection } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
 import { makeHeader, type Header, type Incoming, type Json } from "../protocol/messages.js";
 import type { EngineRegistry } from "./engines.js";
+import { newMsgId } from "../protocol/ids.js";
 
 interface FanoutHost {
   readonly engines: EngineRegistry;
@@ -55,7 +55,7 @@ export class Fanouts {
         f.parts[String(id)] = { status: "error", ename: "EngineError", evalue: `engine ${id} is not reachable` };
         continue;
       }
-      const subId = randomUUID();
+      const subId = newMsgId();
       f.pending.set(subId, id);
       this.#bySub.set(subId, f);
       conn.send({ header: makeHeader(msgType, this.#host.session, subId), parent: request.header, content });

@@ -30,6 +30,7 @@ import { recordReply, ReplyGroups } from "./replies.js";
 import { isThenable, mapChunk, packValue, resolveFunction, reviveArgs } from "./calls.js";
 import { Reclaimer } from "./reclaim.js";
 import { dirname, join } from "node:path";
+import { newMsgId } from "../protocol/ids.js";
 
 /** How often an engine holding the controller's tasks (#cutOff) looks again. */
 const HOLD_CHECK_MS = 50;
@@ -469,7 +470,7 @@ export class Engine {
       if (this.#report.stubs) this.#report.answeredStub(msg.header.msg_id, { started, date }, specials, buffers);
       else {
         const metadata = okMetadataText(started, this.uuid, this.id);
-        const record = recordReply(msg, randomUUID(), date, metadata, content, buffers, this.#session);
+        const record = recordReply(msg, newMsgId(), date, metadata, content, buffers, this.#session);
         this.#report.answered(msg.header.msg_id, [record], record.byteLength, { status, started, date });
       }
       this.#replyGroups.add(link, [msg.header.msg_id, date, started, specials ? 1 : 0, buffers.length], buffers);

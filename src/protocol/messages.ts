@@ -1,8 +1,8 @@
 /**
  * Messages: the Jupyter wire parts (header, parent header, metadata, content) plus binary buffers.
  */
-import { randomUUID } from "node:crypto";
 import type { Authenticator } from "./auth.js";
+import { newMsgId } from "./ids.js";
 import { isoMicro } from "./time.js";
 import { MSG_SPEC_VERSION } from "./version.js";
 import { decodeRaw, encodeFrames, JSON_FRAMES, type RawMessage, type Tail } from "./wire.js";
@@ -29,7 +29,7 @@ export interface OutMessage {
 }
 
 /** A new header; `ms` (epoch milliseconds, default now) is its date. */
-export function makeHeader(msgType: string, session: string, msgId: string = randomUUID(), ms?: number): Header {
+export function makeHeader(msgType: string, session: string, msgId: string = newMsgId(), ms?: number): Header {
   return { msg_id: msgId, msg_type: msgType, session, date: isoMicro(ms), version: MSG_SPEC_VERSION };
 }
 

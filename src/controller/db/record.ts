@@ -2,10 +2,10 @@
  * The controller's record of a task: the request and the reply as received (the raw message bytes,
  * so a result can be sent again to any client), where it ran, its timestamps and output.
  */
-import { randomUUID } from "node:crypto";
 import type { Header, Json } from "../../protocol/messages.js";
 import { applyOkContentText, okMetadataText, replyRecord } from "../../protocol/replyrecord.js";
 import { decodeRaw, encodeFrames } from "../../protocol/wire.js";
+import { newMsgId } from "../../protocol/ids.js";
 
 export type TaskStatus = "ok" | "error" | "aborted";
 
@@ -65,7 +65,7 @@ export function replyOf(r: TaskRecord): Buffer[] | null {
   if (r.replyRaw !== null) return r.replyRaw;
   const s = r.replyStub;
   if (s === null) return null;
-  s.replyId ??= randomUUID();
+  s.replyId ??= newMsgId();
   return [replyRecord({
     parent: JSON.stringify(r.header), type: "apply_reply", replyId: s.replyId, session: s.session, date: s.date,
     metadata: okMetadataText(s.started, s.engineUuid, s.engineId), content: applyOkContentText(s.specials), buffers: s.buffers,
