@@ -2,7 +2,7 @@
 export * from "./index.js";
 export { Authenticator, DigestHistory, headAuthenticates } from "./protocol/auth.js";
 export { FrameDecoder, encodeFrames, decodeRaw } from "./protocol/wire.js";
-export { encodeMessage, makeHeader, Incoming, type Header, type Json, type OutMessage } from "./protocol/messages.js";
+export { encodeMessage, makeHeader, Incoming, FrameMemo, type Header, type Json, type OutMessage } from "./protocol/messages.js";
 export { pack, unpack } from "./protocol/serialize.js";
 export { functionSource } from "./protocol/functions.js";
 export { readConnectionFile, clientFile, engineFile, clusterFile, profileDir, pidAlive, type ConnectionInfo } from "./protocol/connfile.js";

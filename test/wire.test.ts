@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   Authenticator, DigestHistory, FrameDecoder, encodeFrames, encodeMessage, makeHeader, pack, unpack, Incoming,
-  adoptReading, connectReading, Connection, DropStats, newMsgId,
+  adoptReading, connectReading, Connection, DropStats, newMsgId, FrameMemo, decodeRaw,
 } from "tsparallel/internal";
 
 const auth = new Authenticator("secret-key");
@@ -289,6 +289,39 @@ describe("wire - signing", () => {
     const zeros = Buffer.alloc(32); // the all-zero key is stored, not taken for an empty slot
     assert.equal(h.add(zeros), true);
     assert.equal(h.add(zeros), false);
+  });
+});
+
+describe("wire - repeated frames", () => {
+  it("a FrameMemo parses a repeated parent header, metadata and content once, frozen; other bytes, and a reused buffer's new bytes, are parsed anew", () => {
+    const memo = new FrameMemo();
+    const message = (id: number, content: object) =>
+      decodeRaw([Buffer.concat(encodeMessage(auth, { header: makeHeader("apply_request", "s"), metadata: { route: "task" }, content: { ...content }, buffers: [Buffer.from([id])] }))]);
+    const a = new Incoming(message(1, { fn: { kind: "source", src: "(x) => x" }, mode: "map" }), undefined, memo);
+    const b = new Incoming(message(2, { fn: { kind: "source", src: "(x) => x" }, mode: "map" }), undefined, memo);
+    assert.notEqual(a.header.msg_id, b.header.msg_id, "headers are always parsed");
+    assert.equal(a.content, b.content, "the same content bytes give the same object");
+    assert.equal(a.metadata, b.metadata);
+    assert.equal(a.parent, b.parent);
+    assert.deepEqual(b.content, { fn: { kind: "source", src: "(x) => x" }, mode: "map" });
+    assert.ok(Object.isFrozen(a.content) && Object.isFrozen((a.content.fn as object)), "frozen, nested objects too");
+    assert.throws(() => {
+      (a.content.fn as Record<string, unknown>).src = "changed"; // modules are strict: a frozen object throws
+    }, TypeError);
+    const c = new Incoming(message(3, { fn: { kind: "source", src: "(x) => x + 1" }, mode: "map" }), undefined, memo);
+    assert.notEqual(c.content, a.content);
+    assert.equal((c.content.fn as Record<string, unknown>).src, "(x) => x + 1");
+    assert.deepEqual(a.content, { fn: { kind: "source", src: "(x) => x" }, mode: "map" }, "what was handed out before is unchanged");
+    // the memo keeps its own copy of the bytes: a frame in a buffer that is then overwritten is not mistaken for the next one
+    const shared = Buffer.from('{"v":1}');
+    assert.deepEqual(memo.parse(2, shared, "content"), { v: 1 });
+    shared.write('{"v":2}');
+    assert.deepEqual(memo.parse(2, shared, "content"), { v: 2 });
+    // without a memo nothing is shared or frozen
+    const d = new Incoming(message(4, { mode: "map" }));
+    const e = new Incoming(message(5, { mode: "map" }));
+    assert.notEqual(d.content, e.content);
+    assert.ok(!Object.isFrozen(d.content));
   });
 });
 

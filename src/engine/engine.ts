@@ -13,7 +13,7 @@ import type { ConnectionInfo } from "../protocol/connfile.js";
 import { DropStats, type Connection } from "../protocol/connection.js";
 import { dial, type Transport } from "../protocol/dial.js";
 import type { Logger } from "../protocol/log.js";
-import { encodeMessage, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
+import { encodeMessage, FrameMemo, Incoming, makeHeader, type Header, type Json, type OutMessage } from "../protocol/messages.js";
 import { unpack } from "../protocol/serialize.js";
 import { decodeRaw } from "../protocol/wire.js";
 import { takesCompactReports, takesReplyStubs } from "../protocol/version.js";
@@ -94,6 +94,8 @@ export class Engine {
   readonly #history = new DigestHistory();
   readonly #stats = new DropStats();
   readonly #session = randomUUID();
+  /** The tasks of a map (or of repeated calls) share their parent header, metadata and content: parsed once (task groups). */
+  readonly #frames = new FrameMemo();
   readonly #ns: Namespace;
   readonly #output: OutputCapture;
   #conn: Connection | null = null;
@@ -310,7 +312,7 @@ export class Engine {
       const mac = signatureOf(raw);
       let task: Incoming | null = null;
       try {
-        if (mac !== null) task = new Incoming(decodeRaw([raw]));
+        if (mac !== null) task = new Incoming(decodeRaw([raw]), undefined, this.#frames);
       } catch {
         task = null;
       }

@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import type { Authenticator, DigestHistory } from "../protocol/auth.js";
 import { adoptReading, Connection, type DropStats } from "../protocol/connection.js";
 import type { Logger } from "../protocol/log.js";
-import { makeHeader, type Incoming, type Json } from "../protocol/messages.js";
+import { FrameMemo, makeHeader, type Incoming, type Json } from "../protocol/messages.js";
 import { decodeRaw, encodeFrames } from "../protocol/wire.js";
 
 export interface LinkServerOptions {
@@ -81,7 +81,8 @@ export class LinkServer {
     this.#sockets.add(socket);
     socket.on("close", () => this.#sockets.delete(socket));
     const { auth, history, stats, log } = this.#opts;
-    const conn = new Connection(socket, { auth, history, verifyBuffers: true, log, stats, reader });
+    // a client's calls of one function repeat their parent header, metadata and content: parsed once
+    const conn = new Connection(socket, { auth, history, verifyBuffers: true, log, stats, reader, frames: new FrameMemo() });
     conn.on("message", (m) => this.#opts.onMessage(m, conn));
     conn.on("close", () => {
       const session = conn.hello?.session;

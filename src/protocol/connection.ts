@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { connect, Socket, type NetConnectOpts, type OnReadOpts } from "node:net";
 import { GROUP_MAX_BYTES, GROUP_MAX_ITEMS, headAuthenticates, type Authenticator, type DigestHistory } from "./auth.js";
 import type { Logger } from "./log.js";
-import { encodeMessage, Incoming, makeHeader, type Json, type OutMessage } from "./messages.js";
+import { encodeMessage, Incoming, makeHeader, type FrameMemo, type Json, type OutMessage } from "./messages.js";
 import { major, NODE_VERSION, PROTOCOL_VERSION, TSPARALLEL_VERSION } from "./version.js";
 import { DEFAULT_MAX_MESSAGE, FrameDecoder, FramingError, type Landing, type RawMessage, type Tail } from "./wire.js";
 
@@ -51,6 +51,12 @@ export interface ConnectionOptions {
   reader?: ReadHook;
   /** Where large binary frames of incoming messages land (see `Landing`); default: fresh memory. */
   landing?: Landing;
+  /**
+   * Parse JSON frames that repeat from one message to the next once (see `FrameMemo`): the parent
+   * header, metadata and content of the messages read here are then frozen. For a reader that
+   * never changes them (an engine's direct links).
+   */
+  frames?: FrameMemo;
   /**
    * A forwarder (verifyBuffers false): emit "head" for a large message as soon as its head is in
    * and authenticated, so its bytes can be passed on while they arrive (`writeTail`); "message"
@@ -590,7 +596,7 @@ export class Connection extends EventEmitter<Events> {
     if (!history.add(verdict.digest)) return this.#drop("replayed message", raw);
     let msg: Incoming;
     try {
-      msg = new Incoming(raw);
+      msg = new Incoming(raw, undefined, this.#opts.frames ?? null);
     } catch (err) {
       return this.#drop(`invalid JSON (${(err as Error).message})`, raw);
     }

@@ -48,9 +48,44 @@ export function encodeMessage(auth: Authenticator, msg: OutMessage): Uint8Array[
   return encodeFrames([auth.sign(json, buffers), ...json, ...buffers]);
 }
 
+const PARENT = 0;
+const METADATA = 1;
+const CONTENT = 2;
+
+/**
+ * JSON frames that repeat byte for byte from one message to the next: every task of a map has the
+ * same parent header (none), metadata and content, and so do repeated calls of one function. For
+ * each of the three it keeps the last frame and its parsed value, and hands out that value again
+ * while the bytes are the same: a comparison of a few hundred bytes instead of a string and a
+ * parse per task. A value that may be handed out again is frozen, deeply, so no task can change
+ * what the next one reads.
+ */
+export class FrameMemo {
+  readonly #bytes: Array<Buffer | null> = [null, null, null];
+  readonly #values: Json[] = [{}, {}, {}];
+
+  parse(slot: number, frame: Buffer, what: string): Json {
+    const last = this.#bytes[slot]!;
+    if (last !== null && last.equals(frame)) return this.#values[slot]!;
+    const value = deepFreeze(parseObject(frame, what));
+    this.#bytes[slot] = Buffer.from(frame); // a copy: the frame may be a view of a buffer that is reused
+    this.#values[slot] = value;
+    return value;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 /**
  * A received, authenticated message. The header, parent header and metadata are parsed on arrival
  * (routing needs them); the content is parsed when first read, so a forwarder never parses it.
+ * With a `FrameMemo`, the parent header, metadata and content come from it (frozen).
  */
 export class Incoming {
   readonly header: Header;
@@ -59,12 +94,14 @@ export class Incoming {
   readonly raw: Buffer[];
   readonly size: number;
   readonly #message: RawMessage;
+  readonly #memo: FrameMemo | null;
   #content: Json | undefined;
 
-  constructor(message: RawMessage, known?: { header: Header; metadata: Json }) {
+  constructor(message: RawMessage, known?: { header: Header; metadata: Json }, memo: FrameMemo | null = null) {
     this.#message = message;
     this.raw = message.raw;
     this.size = message.size;
+    this.#memo = memo;
     if (known !== undefined) {
       this.header = known.header;
       this.parent = {};
@@ -72,8 +109,8 @@ export class Incoming {
       return;
     }
     this.header = parseObject(message.head[1]!, "header") as unknown as Header;
-    this.parent = parseObject(message.head[2]!, "parent header") as Header | Record<string, never>;
-    this.metadata = parseObject(message.head[3]!, "metadata");
+    this.parent = (memo === null ? parseObject(message.head[2]!, "parent header") : memo.parse(PARENT, message.head[2]!, "parent header")) as Header | Record<string, never>;
+    this.metadata = memo === null ? parseObject(message.head[3]!, "metadata") : memo.parse(METADATA, message.head[3]!, "metadata");
     if (typeof this.header.msg_type !== "string" || typeof this.header.msg_id !== "string") {
       throw new SyntaxError("header lacks msg_id or msg_type");
     }
@@ -93,7 +130,9 @@ export class Incoming {
   }
 
   get content(): Json {
-    return (this.#content ??= parseObject(this.#message.head[JSON_FRAMES]!, "content"));
+    if (this.#content !== undefined) return this.#content;
+    const frame = this.#message.head[JSON_FRAMES]!;
+    return (this.#content = this.#memo === null ? parseObject(frame, "content") : this.#memo.parse(CONTENT, frame, "content"));
   }
 
   get buffers(): Buffer[] {
