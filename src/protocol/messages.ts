@@ -48,9 +48,11 @@ export function encodeMessage(auth: Authenticator, msg: OutMessage): Uint8Array[
   return encodeFrames([auth.sign(json, buffers), ...json, ...buffers]);
 }
 
-const PARENT = 0;
-const METADATA = 1;
-const CONTENT = 2;
+/** Which repeated frame: the parent header, the metadata or the content. */
+export type FrameSlot = 0 | 1 | 2;
+const PARENT: FrameSlot = 0;
+const METADATA: FrameSlot = 1;
+const CONTENT: FrameSlot = 2;
 
 /**
  * JSON frames that repeat byte for byte from one message to the next: every task of a map has the
@@ -64,7 +66,7 @@ export class FrameMemo {
   readonly #bytes: Array<Buffer | null> = [null, null, null];
   readonly #values: Json[] = [{}, {}, {}];
 
-  parse(slot: number, frame: Buffer, what: string): Json {
+  parse(slot: FrameSlot, frame: Buffer, what: string): Json {
     const last = this.#bytes[slot]!;
     if (last !== null && last.equals(frame)) return this.#values[slot]!;
     const value = deepFreeze(parseObject(frame, what));
