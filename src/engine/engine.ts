@@ -8,7 +8,7 @@ import process from "node:process";
 import { setImmediate, setTimeout as sleep } from "node:timers/promises";
 import { inspect } from "node:util";
 import { Worker } from "node:worker_threads";
-import { Authenticator, DigestHistory, signatureOf } from "../protocol/auth.js";
+import { Authenticator, DigestHistory, macOf } from "../protocol/auth.js";
 import type { ConnectionInfo } from "../protocol/connfile.js";
 import { DropStats, type Connection } from "../protocol/connection.js";
 import { dial, type Transport } from "../protocol/dial.js";
@@ -309,10 +309,13 @@ export class Engine {
    */
   #taskGroup(msg: Incoming): void {
     for (const raw of msg.buffers) {
-      const mac = signatureOf(raw);
+      // one walk of the frame table: the MAC is read from the decoded auth frame
+      let mac: Buffer | null = null;
       let task: Incoming | null = null;
       try {
-        if (mac !== null) task = new Incoming(decodeRaw([raw]), undefined, this.#frames);
+        const message = decodeRaw([raw]);
+        mac = macOf(message.head[0]!);
+        if (mac !== null) task = new Incoming(message, undefined, this.#frames);
       } catch {
         task = null;
       }

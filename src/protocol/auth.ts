@@ -269,8 +269,13 @@ export function signatureOf(raw: Buffer): Buffer | null {
   for (let i = 0; i < n; i++) sum += raw.readUInt32LE(8 + 4 * i);
   const authLen = raw.readUInt32LE(8);
   const at = 8 + 4 * n;
-  if (sum !== raw.length || authLen < 2 + HMAC_LEN || raw[at] !== AUTH_VERSION) return null;
-  return raw.subarray(at + 2, at + 2 + HMAC_LEN);
+  if (sum !== raw.length) return null;
+  return macOf(raw.subarray(at, at + authLen));
+}
+
+/** The HMAC in an auth frame (frame 0 of a decoded message); null if it is no auth frame of ours. */
+export function macOf(auth: Buffer): Buffer | null {
+  return auth.length >= 2 + HMAC_LEN && auth[0] === AUTH_VERSION ? auth.subarray(2, 2 + HMAC_LEN) : null;
 }
 
 /**
