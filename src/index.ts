@@ -40,4 +40,5 @@ export {
 export type { QueueStatus, QueueStatusEntry, Targets, Jobs, RemoteArgs } from "./client/view.js";
 export type { WaitInteractiveOptions } from "./client/progress.js";
 export type { Logger } from "./protocol/log.js";
+export type { ReserveStats } from "./client/reserve.js";
 export { TSPARALLEL_VERSION as version } from "./protocol/version.js";

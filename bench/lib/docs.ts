@@ -40,6 +40,11 @@ const METHOD = `## How it is measured
   chunksize 1 (dask \`client.map\`, pools N tasks at once); T2: N separate applies then wait.
   D1: push then pull of a 100 MB float64 array (dask \`scatter(workers=[w])\` and \`.result()\`),
   MB = 10^6 B. D2: scatter + gather of 10 M float64 over 2 engines (dask: two scatters + gather).
+  After each D1 pair and each D2 pair (untimed), tsparallel's client purges the two tasks' results
+  (\`rc.purgeResults\`): ipyparallel's client drops a result once its AsyncResult has given it
+  (owner_pop), while tsparallel's keeps every result until purged (API.md), so without it the
+  bench's long-lived client would hold every array it pulled, ~2.7 GB by the fifth round. (Since
+  2026-11-27 22:00 UTC; runs before it kept them.)
   C1: 200 tasks of ~2.5 ms (n calibrated on the fly; JS integer loop, Python \`sum(range(n))\`),
   serialTime / wallTime from the AsyncResult (tsparallel, ipp), and a serial run of the same 200
   tasks in a fresh process just before and after, over the client's wall time.

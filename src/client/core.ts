@@ -18,6 +18,7 @@ import { isoMicro, nowMs, parseIsoMicro } from "../protocol/time.js";
 import { takesTaskGroups } from "../protocol/version.js";
 import { ControllerError, EngineError, remoteErrorFrom, TimeoutError } from "./errors.js";
 import { Landings } from "./landings.js";
+import { LandingReserve, type Memory, RESERVE_DEFAULT_KEEP_MS, RESERVE_DEFAULT_LIMIT, type ReserveStats } from "./reserve.js";
 import { TaskGroups } from "./groups.js";
 import { Liveness } from "./liveness.js";
 import { EngineLinks, type EngineLink } from "./links.js";
@@ -38,6 +39,10 @@ export interface CoreOptions {
   direct?: boolean;
   /** Seconds a ping to a silent controller may go unanswered before the connection counts as lost (default 20; 0: never; liveness.ts). */
   controllerTimeout?: number | null | undefined;
+  /** Bytes of memory prepared ahead for large received arrays (reserve.ts; default RESERVE_DEFAULT_LIMIT; 0: none). */
+  receiveReserve?: number | undefined;
+  /** Seconds a prepared buffer waits for a frame of its size before it is given back. */
+  receiveReserveSeconds?: number | undefined;
 }
 
 export interface TaskRequest {
@@ -114,7 +119,14 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   /** Notices a controller gone silent while we wait for it. */
   readonly #liveness: Liveness;
 
-  readonly #landing = (head: readonly Buffer[], len: number): Buffer | null => this.landings.take(head, len);
+  /** Memory prepared ahead for large arrays this client receives (see reserve.ts). */
+  readonly #reserve: LandingReserve;
+  readonly memory: Memory = (bytes) => this.#reserve.take(bytes);
+  readonly #landing = (head: readonly Buffer[], len: number): Buffer | null => {
+    const place = this.landings.take(head, len);
+    if (place !== null) return place;
+    return this.#reserve.landing(len);
+  };
 
   constructor(opts: CoreOptions) {
     super();
@@ -122,6 +134,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.info = opts.info;
     this.#log = opts.logger ?? silentLogger;
     this.#auth = new Authenticator(opts.info.key);
+    this.#reserve = new LandingReserve(opts.receiveReserve ?? RESERVE_DEFAULT_LIMIT, (opts.receiveReserveSeconds ?? RESERVE_DEFAULT_KEEP_MS / 1000) * 1000);
     this.groups = new TaskGroups({
       auth: this.#auth,
       session: this.session,
@@ -155,6 +168,10 @@ export class ClientCore extends EventEmitter<CoreEvents> {
         this.#conn?.socket.destroy();
       },
     }, (opts.controllerTimeout ?? DEFAULT_CONTROLLER_TIMEOUT) * 1000);
+  }
+
+  get reserveStats(): ReserveStats {
+    return this.#reserve.stats;
   }
 
   get closed(): boolean {
@@ -320,6 +337,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   // ---- receiving -----------------------------------------------------------------------------
 
   #onMessage(msg: Incoming): void {
+    this.#reserve.settle();
     if (msg.msgType === "connection_reply" && msg.content.status === "ok") this.#applyEngineTable(msg.content); // (then settles its request)
     switch (msg.msgType) {
       case "apply_reply":
@@ -614,6 +632,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.#held.length = 0; // their tasks are outstanding: failed below with the rest
     this.#liveness.stop();
     this.#links.closeAll();
+    this.#reserve.close();
     for (const id of [...this.outstanding, ...this.#watching]) {
       const state = this.tasks.get(id);
       state?.reject(reason);

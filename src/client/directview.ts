@@ -306,11 +306,12 @@ export class DirectView<S extends boolean = boolean> extends View {
         return gatherFill(mine, values, name);
       });
     }
-    const into = layout === undefined ? null : gatherTarget(layout);
+    const memory = this.core.memory;
+    const into = layout === undefined ? null : gatherTarget(layout, memory);
     if (into !== null) tasks.forEach((task, i) => landings.offer(task.msgId, into.places[i]!));
     return this.result(tasks, "pull", false, (values) => {
       landings.remember(name, targets, values);
-      return (into === null ? null : gatherInto(into.dest, layout!, values)) ?? concatParts(values);
+      return (into === null ? null : gatherInto(into.dest, layout!, values)) ?? concatParts(values, memory);
     });
   }
 

@@ -13,6 +13,7 @@
  * in fresh memory and is copied.
  */
 import { OWN_BUFFER_MIN } from "../protocol/wire.js";
+import { type Memory, newTyped, type TypedCtor as ArrayCtor } from "./reserve.js";
 import { isTypedArray, partitionSizes, type TypedArray } from "./sequences.js";
 
 type TypedCtor = new (length: number) => TypedArray;
@@ -82,9 +83,9 @@ function layoutKey(name: string, targets: readonly number[]): string {
   return `${targets.join(",")}\u0000${name}`;
 }
 
-/** The array a layout describes, in fresh memory, and the place of each part in it. */
-export function gatherTarget(layout: GatherLayout): { dest: TypedArray; places: Buffer[] } {
-  const dest = new layout.ctor(layout.lengths.reduce((s, n) => s + n, 0));
+/** The array a layout describes, in new memory or `memory`'s, and the place of each part in it. */
+export function gatherTarget(layout: GatherLayout, memory?: Memory): { dest: TypedArray; places: Buffer[] } {
+  const dest = newTyped(layout.ctor as unknown as ArrayCtor<TypedArray>, layout.lengths.reduce((s, n) => s + n, 0), memory);
   return { dest, places: placesIn(dest, layout.lengths) };
 }
 

@@ -11,6 +11,7 @@ export const checks = {
   positiveInt: (v: unknown) => (Number.isInteger(v) && (v as number) > 0 ? null : "must be an integer > 0"),
   nonNegativeInt: (v: unknown) => (Number.isInteger(v) && (v as number) >= 0 ? null : "must be an integer >= 0"),
   seconds: (v: unknown) => (v === null || (typeof v === "number" && v >= 0) ? null : "must be a number of seconds >= 0 (or null)"),
+  positiveSeconds: (v: unknown) => (typeof v === "number" && v > 0 && Number.isFinite(v) ? null : "must be a number of seconds > 0"),
   oneOf: (...values: string[]) => (v: unknown) => (values.includes(v as string) ? null : `must be one of ${values.map((x) => JSON.stringify(x)).join(", ")}`),
   any: () => null,
 } satisfies Record<string, unknown>;

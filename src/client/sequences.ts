@@ -4,6 +4,8 @@
  * typed arrays kept as typed arrays (split with `subarray`, never element by element).
  */
 
+import { type Memory, newTyped, type TypedCtor } from "./reserve.js";
+
 export type Sequence<T> = Iterable<T> | ArrayLike<T>;
 
 export type TypedArray =
@@ -78,12 +80,12 @@ export function chunkSizes(n: number, chunksize: number): number[] {
 }
 
 /** Concatenate gathered parts: typed arrays into one of the same type, arrays flattened one level, scalars listed. */
-export function concatParts(parts: unknown[]): unknown {
+export function concatParts(parts: unknown[], memory?: Memory): unknown {
   if (parts.length > 0 && parts.every(isTypedArray)) {
     const typed = parts as TypedArray[];
-    const Ctor = typed[0]!.constructor as new (n: number) => TypedArray;
+    const Ctor = typed[0]!.constructor;
     if (typed.every((p) => p.constructor === Ctor)) {
-      const out = new Ctor(typed.reduce((s, p) => s + p.length, 0));
+      const out = newTyped(Ctor as unknown as TypedCtor<TypedArray>, typed.reduce((s, p) => s + p.length, 0), memory);
       let at = 0;
       for (const p of typed) {
         (out as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
