@@ -127,4 +127,24 @@ describe("reserve - bounds", () => {
     }
     assert.equal(reserve.take(12 * MB), null, "closed: nothing more");
   });
+
+  it("while a large send holds it, the thread waits; released, it finishes the buffer", async () => {
+    const MB = 1024 * 1024;
+    const reserve = new LandingReserve(64 * MB, 60_000);
+    try {
+      reserve.hold();
+      reserve.hold(); // two sends under way
+      assert.equal(reserve.take(16 * MB), null);
+      reserve.settle();
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(reserve.stats.readyBytes, 0, "nothing prepared while held");
+      reserve.release();
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(reserve.stats.readyBytes, 0, "still held by the second send");
+      reserve.release();
+      await until(() => reserve.stats.readyBytes === 16 * MB, 20_000, "16 MB prepared once released");
+    } finally {
+      reserve.close();
+    }
+  });
 });

@@ -18,7 +18,7 @@ import { isoMicro, nowMs, parseIsoMicro } from "../protocol/time.js";
 import { takesTaskGroups } from "../protocol/version.js";
 import { ControllerError, EngineError, remoteErrorFrom, TimeoutError } from "./errors.js";
 import { Landings } from "./landings.js";
-import { LandingReserve, type Memory, RESERVE_DEFAULT_KEEP_MS, RESERVE_DEFAULT_LIMIT, type ReserveStats } from "./reserve.js";
+import { LandingReserve, type Memory, RESERVE_DEFAULT_KEEP_MS, RESERVE_DEFAULT_LIMIT, RESERVE_MIN_BYTES, type ReserveStats } from "./reserve.js";
 import { TaskGroups } from "./groups.js";
 import { Liveness } from "./liveness.js";
 import { EngineLinks, type EngineLink } from "./links.js";
@@ -122,6 +122,8 @@ export class ClientCore extends EventEmitter<CoreEvents> {
   /** Memory prepared ahead for large arrays this client receives (see reserve.ts). */
   readonly #reserve: LandingReserve;
   readonly memory: Memory = (bytes) => this.#reserve.take(bytes);
+  /** Tasks whose large request holds the reserve's thread until they finish. */
+  readonly #holding = new Set<string>();
   readonly #landing = (head: readonly Buffer[], len: number): Buffer | null => {
     const place = this.landings.take(head, len);
     if (place !== null) return place;
@@ -225,6 +227,11 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     const header = makeHeader(req.msgType, this.session, undefined, sent);
     const state = new TaskState(header.msg_id);
     this.#track(state, req, sent);
+    if (req.buffers.length > 0 && bytesOf(req.buffers) >= RESERVE_MIN_BYTES) {
+      // the reserve's thread leaves the cores to this send until the task is done
+      this.#reserve.hold();
+      this.#holding.add(state.msgId);
+    }
     const msg = { header, metadata: req.metadata, content: req.content, buffers: req.buffers, texts: req.texts };
     if (req.metadata.route === "direct") this.#directEngine.set(state.msgId, Number(req.metadata.engine));
     else if (this.#linksWanted) this.#openLinks();
@@ -467,6 +474,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.#directEngine.delete(state.msgId);
     this.outstanding.delete(state.msgId);
     if (this.landings.size > 0) this.landings.withdraw(state.msgId);
+    if (this.#holding.size > 0 && this.#holding.delete(state.msgId)) this.#reserve.release();
     this.#updateRef();
   }
 
@@ -707,3 +715,9 @@ function decodeValue(content: Json, buffers: Buffer[]): unknown {
 }
 
 export { isoMicro };
+
+function bytesOf(buffers: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const b of buffers) n += b.byteLength;
+  return n;
+}
