@@ -30,4 +30,4 @@ export { kPrecise } from "./client/metadata.js";
 export { Liveness, type LivenessHost } from "./client/liveness.js";
 export { ClientStalls } from "./controller/stalls.js";
 export { takesTaskGroups, takesReplyGroups, takesTaskHandoffs, takesReplyStubs, PROTOCOL_VERSION } from "./protocol/version.js";
-export { LandingReserve, RESERVE_MIN_BYTES } from "./client/reserve.js";
+export { LandingReserve, RESERVE_MIN_BYTES, RESERVE_SUGGESTED_LIMIT } from "./client/reserve.js";

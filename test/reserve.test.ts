@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Client } from "tsparallel";
-import { LandingReserve, RESERVE_MIN_BYTES } from "tsparallel/internal";
+import { LandingReserve, RESERVE_MIN_BYTES, RESERVE_SUGGESTED_LIMIT } from "tsparallel/internal";
 import { startCluster, until, type Running } from "./helpers.ts";
 
 const N = 2_000_000; // 16 MB of float64: above RESERVE_MIN_BYTES
@@ -27,7 +27,7 @@ describe("reserve - memory prepared ahead for large received arrays", () => {
   });
 
   it("a pull after the first of its size lands in a prepared buffer, exactly sized, with the engine's values", async () => {
-    const rc = await r.cluster.connectClient();
+    const rc = await r.cluster.connectClient({ receiveReserve: RESERVE_SUGGESTED_LIMIT });
     try {
       const e0 = rc.directView(0);
       await e0.push({ a: ramp(N) });
@@ -52,7 +52,7 @@ describe("reserve - memory prepared ahead for large received arrays", () => {
   });
 
   it("a gather whose parts are known lands its joined array in a prepared buffer too", async () => {
-    const rc = await r.cluster.connectClient();
+    const rc = await r.cluster.connectClient({ receiveReserve: RESERVE_SUGGESTED_LIMIT });
     try {
       const dv = rc.directView("all");
       const data = ramp(N + 1);
@@ -69,9 +69,9 @@ describe("reserve - memory prepared ahead for large received arrays", () => {
     }
   });
 
-  it("receiveReserve: 0 turns it off; a reserve smaller than the array prepares nothing", async () => {
-    for (const receiveReserve of [0, N * 8 - 1]) {
-      const rc = await r.cluster.connectClient({ receiveReserve });
+  it("it is off by default and with receiveReserve: 0; a reserve smaller than the array prepares nothing", async () => {
+    for (const receiveReserve of [undefined, 0, N * 8 - 1]) {
+      const rc = await r.cluster.connectClient(receiveReserve === undefined ? {} : { receiveReserve });
       try {
         const e0 = rc.directView(0);
         await e0.push({ a: ramp(N) });
@@ -84,7 +84,7 @@ describe("reserve - memory prepared ahead for large received arrays", () => {
   });
 
   it("a prepared buffer unused for receiveReserveSeconds is given back", async () => {
-    const rc = await r.cluster.connectClient({ receiveReserveSeconds: 1 });
+    const rc = await r.cluster.connectClient({ receiveReserve: RESERVE_SUGGESTED_LIMIT, receiveReserveSeconds: 1 });
     try {
       const e0 = rc.directView(0);
       await e0.push({ a: ramp(N) });

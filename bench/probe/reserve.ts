@@ -1,5 +1,5 @@
 /**
- * The client's receive reserve (src/client/reserve.ts) on and off (`receiveReserve: 0`), in
+ * The client's receive reserve (src/client/reserve.ts) on (`receiveReserve: 256 MiB`) and off (the default), in
  * alternating fresh 2-engine clusters: per round, as the bench's D1 and D2 run them, `--reps`
  * pushes then pulls of a new 100 MB Float64Array to engine 0, then `--reps` scatters then gathers
  * of 10 M float64 over both engines. Prints each operation's ms, with `H` where the received array
@@ -9,6 +9,7 @@
  *   npm run build && node --import tsx bench/probe/reserve.ts [--rounds 3] [--reps 3]
  */
 import { Cluster, type Client } from "tsparallel";
+import { RESERVE_SUGGESTED_LIMIT } from "tsparallel/internal";
 import { probeArgs } from "./args.ts";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -62,8 +63,8 @@ async function main(): Promise<void> {
   const args = probeArgs(process.argv.slice(2), { rounds: 3, reps: 3 });
   console.log(`medians of ${args.reps}; in brackets push/pull then scatter/gather ms, H: landed in a prepared buffer`);
   for (let round = 1; round <= args.rounds; round++) {
-    const order = round % 2 === 1 ? [undefined, 0] : [0, undefined];
-    for (const reserve of order) console.log(`${round} ${reserve === 0 ? "off" : "on "}  ${await run(reserve, args.reps)}`);
+    const order = round % 2 === 1 ? [RESERVE_SUGGESTED_LIMIT, undefined] : [undefined, RESERVE_SUGGESTED_LIMIT];
+    for (const reserve of order) console.log(`${round} ${reserve === undefined ? "off" : "on "}  ${await run(reserve, args.reps)}`);
   }
 }
 

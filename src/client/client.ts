@@ -49,16 +49,18 @@ export interface ClientOptions {
    */
   controllerTimeout?: number;
   /**
-   * Bytes of memory this client prepares ahead for the large arrays it receives (default 256 MiB;
-   * 0: none). After an array of 8 MiB or more lands (`pull`, `gather`, a result), a worker thread
-   * readies a buffer of the same size, so the next one like it is read into memory already
-   * touched instead of new pages: on VMs where new pages are dear, repeated 100 MB pulls ran ~1.5x
-   * faster with time between them (docs/views.md, "Memory prepared ahead"). The thread runs at the
-   * lowest priority and waits while this client sends large messages. Prepared buffers are held on
-   * top of what you hold, and given back after `receiveReserveSeconds` unused.
+   * Bytes of memory this client may prepare ahead for the large arrays it receives (default 0:
+   * none; 256 MiB holds two 100 MB arrays' buffers). After an array of 8 MiB or more lands
+   * (`pull`, `gather`, a result), a worker thread readies a buffer of the same size, so the next one
+   * like it is read into memory already touched instead of new pages: on VMs where new pages are
+   * dear, repeated 100 MB pulls ran ~1.5x faster with time between them (docs/views.md, "Memory
+   * prepared ahead"). Back to back on busy cores, and where memory is short, it can cost more than it
+   * gains. The thread runs at the lowest priority and waits while this client sends large messages.
+   * Prepared buffers are held on top of what you hold, and given back after `receiveReserveSeconds`
+   * unused.
    */
   receiveReserve?: number;
-  /** Seconds a prepared buffer waits for an array of its size before it is given back (default 30). */
+  /** Seconds a prepared buffer waits for an array of its size before it is given back (default 120). */
   receiveReserveSeconds?: number;
 }
 

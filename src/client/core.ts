@@ -18,7 +18,7 @@ import { isoMicro, nowMs, parseIsoMicro } from "../protocol/time.js";
 import { takesTaskGroups } from "../protocol/version.js";
 import { ControllerError, EngineError, remoteErrorFrom, TimeoutError } from "./errors.js";
 import { Landings } from "./landings.js";
-import { LandingReserve, type Memory, RESERVE_DEFAULT_KEEP_MS, RESERVE_DEFAULT_LIMIT, RESERVE_MIN_BYTES, type ReserveStats } from "./reserve.js";
+import { LandingReserve, type Memory, RESERVE_DEFAULT_KEEP_MS, RESERVE_MIN_BYTES, type ReserveStats } from "./reserve.js";
 import { TaskGroups } from "./groups.js";
 import { Liveness } from "./liveness.js";
 import { EngineLinks, type EngineLink } from "./links.js";
@@ -39,7 +39,7 @@ export interface CoreOptions {
   direct?: boolean;
   /** Seconds a ping to a silent controller may go unanswered before the connection counts as lost (default 20; 0: never; liveness.ts). */
   controllerTimeout?: number | null | undefined;
-  /** Bytes of memory prepared ahead for large received arrays (reserve.ts; default RESERVE_DEFAULT_LIMIT; 0: none). */
+  /** Bytes of memory prepared ahead for large received arrays (reserve.ts; default 0: none). */
   receiveReserve?: number | undefined;
   /** Seconds a prepared buffer waits for a frame of its size before it is given back. */
   receiveReserveSeconds?: number | undefined;
@@ -136,7 +136,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     this.info = opts.info;
     this.#log = opts.logger ?? silentLogger;
     this.#auth = new Authenticator(opts.info.key);
-    this.#reserve = new LandingReserve(opts.receiveReserve ?? RESERVE_DEFAULT_LIMIT, (opts.receiveReserveSeconds ?? RESERVE_DEFAULT_KEEP_MS / 1000) * 1000);
+    this.#reserve = new LandingReserve(opts.receiveReserve ?? 0, (opts.receiveReserveSeconds ?? RESERVE_DEFAULT_KEEP_MS / 1000) * 1000);
     this.groups = new TaskGroups({
       auth: this.#auth,
       session: this.session,

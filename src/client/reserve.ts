@@ -19,10 +19,10 @@ import { Worker } from "node:worker_threads";
 
 /** Frames smaller than this land in new memory: their page faults cost little. */
 export const RESERVE_MIN_BYTES = 8 * 1024 * 1024;
-/** Default bound on the bytes prepared or being prepared at once. */
-export const RESERVE_DEFAULT_LIMIT = 256 * 1024 * 1024;
+/** A bound on the bytes prepared or being prepared at once that holds two 100 MB arrays' buffers (the reserve is off unless asked for). */
+export const RESERVE_SUGGESTED_LIMIT = 256 * 1024 * 1024;
 /** Default time a prepared buffer is kept for a frame of its size before it is given back. */
-export const RESERVE_DEFAULT_KEEP_MS = 30_000;
+export const RESERVE_DEFAULT_KEEP_MS = 120_000;
 
 const STOP = 0;
 const HOLDS = 1;
@@ -89,7 +89,7 @@ export class LandingReserve {
   #sweep: NodeJS.Timeout | null = null;
   readonly #stats = { hits: 0, misses: 0 };
 
-  constructor(limit = RESERVE_DEFAULT_LIMIT, keepMs = RESERVE_DEFAULT_KEEP_MS) {
+  constructor(limit: number, keepMs = RESERVE_DEFAULT_KEEP_MS) {
     this.#limit = limit;
     this.#keepMs = keepMs;
   }
