@@ -54,9 +54,10 @@ export interface ClientOptions {
    * (`pull`, `gather`, a result), a worker thread readies a buffer of the same size, so the next one
    * like it is read into memory already touched instead of new pages: on VMs where new pages are
    * dear, repeated 100 MB pulls ran ~1.5x faster with time between them (docs/views.md, "Memory
-   * prepared ahead"). Back to back on busy cores, and where memory is short, it gains nothing. The thread runs at the lowest priority and waits while this client sends large messages.
-   * Prepared buffers are held on top of what you hold, and given back after `receiveReserveSeconds`
-   * unused.
+   * prepared ahead"). Back to back on busy cores, and where memory is short, it gains nothing.
+   * The thread runs at the lowest priority and waits while this client sends large messages.
+   * Prepared buffers are held on top of what you hold, and given back after
+   * `receiveReserveSeconds` unused.
    */
   receiveReserve?: number;
   /** Seconds a prepared buffer waits for an array of its size before it is given back (default 120). */

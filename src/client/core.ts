@@ -227,7 +227,7 @@ export class ClientCore extends EventEmitter<CoreEvents> {
     const header = makeHeader(req.msgType, this.session, undefined, sent);
     const state = new TaskState(header.msg_id);
     this.#track(state, req, sent);
-    if (req.buffers.length > 0 && bytesOf(req.buffers) >= RESERVE_MIN_BYTES) {
+    if (this.#reserve.enabled && req.buffers.length > 0 && bytesOf(req.buffers) >= RESERVE_MIN_BYTES) {
       // the reserve's thread leaves the cores to this send until the task is done
       this.#reserve.hold();
       this.#holding.add(state.msgId);

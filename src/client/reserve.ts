@@ -94,6 +94,11 @@ export class LandingReserve {
     this.#keepMs = keepMs;
   }
 
+  /** Configured to prepare anything at all (a limit of at least RESERVE_MIN_BYTES) and not closed. */
+  get enabled(): boolean {
+    return this.#limit >= RESERVE_MIN_BYTES && !this.#broken;
+  }
+
   get stats(): ReserveStats {
     let readyBytes = 0;
     for (const [size, list] of this.#ready) readyBytes += size * list.length;
