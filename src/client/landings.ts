@@ -13,14 +13,13 @@
  * in fresh memory and is copied.
  */
 import { OWN_BUFFER_MIN } from "../protocol/wire.js";
-import { type Memory, newTyped, type TypedCtor as ArrayCtor } from "./reserve.js";
+import { type Memory, newTyped, type TypedCtor } from "./reserve.js";
 import { isTypedArray, partitionSizes, type TypedArray } from "./sequences.js";
 
-type TypedCtor = new (length: number) => TypedArray;
 
 /** The parts a gather expects: their element type and lengths, in target order. */
 export interface GatherLayout {
-  ctor: TypedCtor;
+  ctor: TypedCtor<TypedArray>;
   lengths: number[];
 }
 
@@ -72,7 +71,7 @@ export class Landings {
     const first = parts[0];
     // a Buffer part is left alone: its constructor is not one to allocate with
     if (parts.length !== targets.length || !isTypedArray(first) || Buffer.isBuffer(first)) return;
-    const ctor = first.constructor as TypedCtor;
+    const ctor = first.constructor as TypedCtor<TypedArray>;
     if (!parts.every((p) => isTypedArray(p) && p.constructor === ctor)) return;
     this.#layouts.set(key, { ctor, lengths: (parts as TypedArray[]).map((p) => p.length) });
     if (this.#layouts.size > LAYOUT_LIMIT) this.#layouts.delete(this.#layouts.keys().next().value!);
@@ -85,7 +84,7 @@ function layoutKey(name: string, targets: readonly number[]): string {
 
 /** The array a layout describes, in new memory or `memory`'s, and the place of each part in it. */
 export function gatherTarget(layout: GatherLayout, memory?: Memory): { dest: TypedArray; places: Buffer[] } {
-  const dest = newTyped(layout.ctor as unknown as ArrayCtor<TypedArray>, layout.lengths.reduce((s, n) => s + n, 0), memory);
+  const dest = newTyped(layout.ctor, layout.lengths.reduce((s, n) => s + n, 0), memory);
   return { dest, places: placesIn(dest, layout.lengths) };
 }
 

@@ -31,17 +31,17 @@ const HOLDS = 1;
 // handed over (reading a new page would only map the kernel's shared zero page). The thread runs at
 // the lowest priority (Linux: a thread's nice value is its own), so it takes idle cores only.
 const WORKER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
 try { require("node:os").setPriority(Number(require("node:fs").readlinkSync("/proc/thread-self").split("/").pop()), 19); } catch {}
-const flags = new Int32Array(require("node:worker_threads").workerData); // [stop, holds]
+const flags = new Int32Array(workerData);
 parentPort.on("message", (bytes) => {
-  Atomics.store(flags, 0, 0);
+  Atomics.store(flags, ${STOP}, 0);
   const buffer = new ArrayBuffer(bytes);
   const view = new Uint8Array(buffer);
   for (let i = 0; i < bytes; i += 4096) {
     if ((i & 0x3ffff) === 0) {
-      for (let held; (held = Atomics.load(flags, 1)) !== 0 && Atomics.load(flags, 0) === 0;) Atomics.wait(flags, 1, held, 100);
-      if (Atomics.load(flags, 0) !== 0) break;
+      for (let held; (held = Atomics.load(flags, ${HOLDS})) !== 0 && Atomics.load(flags, ${STOP}) === 0;) Atomics.wait(flags, ${HOLDS}, held, 100);
+      if (Atomics.load(flags, ${STOP}) !== 0) break;
     }
     view[i] = 0;
   }

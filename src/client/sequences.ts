@@ -83,9 +83,9 @@ export function chunkSizes(n: number, chunksize: number): number[] {
 export function concatParts(parts: unknown[], memory?: Memory): unknown {
   if (parts.length > 0 && parts.every(isTypedArray)) {
     const typed = parts as TypedArray[];
-    const Ctor = typed[0]!.constructor;
+    const Ctor = typed[0]!.constructor as TypedCtor<TypedArray>;
     if (typed.every((p) => p.constructor === Ctor)) {
-      const out = newTyped(Ctor as unknown as TypedCtor<TypedArray>, typed.reduce((s, p) => s + p.length, 0), memory);
+      const out = newTyped(Ctor, typed.reduce((s, p) => s + p.length, 0), memory);
       let at = 0;
       for (const p of typed) {
         (out as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p as ArrayLike<unknown>, at);
