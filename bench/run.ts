@@ -2,56 +2,30 @@
  * The benchmark: tsparallel against ipyparallel 7.1, dask.distributed, workerpool, piscina and the
  * machine's socket floor, on this machine, in one run, interleaved round by round.
  *
- *   node --import tsx bench/run.ts [--quick] [--only L1,T1,...] [--rounds N] [--budget SECONDS]
- *                                  [--out FILE] [--verbose]
+ *   node --import tsx bench/run.ts [--quick] [--only L1,T1,...] [--peers tsparallel,ipyparallel,...]
+ *                                  [--rounds N] [--budget SECONDS]
+ *                                  [--out FILE] [--samples FILE.json] [--verbose]
  *
  * --quick: small sizes, 2 rounds, done within 2 minutes (a round that would not fit the budget is
  * skipped and noted). Full mode (the default): larger sizes, 5 rounds, finer interleaving, and the
  * tsparallel scaling curves; about 10-15 minutes.
  *
  * Prints a table of medians, ratios and PASS/FAIL against the targets, and writes it to
- * docs/benchmarks.md (or --out). Installs nothing: a missing peer is reported and skipped.
+ * docs/benchmarks.md (or --out); --samples also writes every raw sample, round by round, as JSON.
+ * Installs nothing: a missing peer is reported and skipped.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { renderDocs } from "./lib/docs.ts";
 import { load, machine, probePython, tsparallelBuilt, versions, type PythonSide } from "./lib/machine.ts";
-import { ALL_CASES, APT_COMMAND, PEERS, type Mode, type PeerName } from "./lib/plan.ts";
+import { APT_COMMAND, PEERS, type PeerName } from "./lib/plan.ts";
 import { curvesMarkdown } from "./lib/curves.ts";
-import { failuresList, mainTable, targetsTable } from "./lib/report.ts";
+import { failuresList, mainTable, t1RoundsTable, targetsTable } from "./lib/report.ts";
 import { Results } from "./lib/results.ts";
+import { parseArgs, UsageError, type Args } from "./lib/args.ts";
 import { runAll } from "./lib/rounds.ts";
 import { now } from "./lib/stats.ts";
-
-interface Args {
-  mode: Mode;
-  cases: string[];
-  rounds: number;
-  out: string;
-  verbose: boolean;
-  budgetS: number;
-}
-
-function parseArgs(argv: string[]): Args {
-  const get = (name: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const mode: Mode = argv.includes("--quick") ? "quick" : "full";
-  const only = get("--only")?.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
-  const unknown = only?.filter((c) => !(ALL_CASES as readonly string[]).includes(c)) ?? [];
-  if (unknown.length > 0) throw new Error(`Unknown case(s) in --only: ${unknown.join(", ")} (known: ${ALL_CASES.join(", ")})`);
-  return {
-    mode,
-    cases: only ?? [...ALL_CASES],
-    rounds: Number(get("--rounds") ?? (mode === "quick" ? 2 : 5)),
-    out: get("--out") ?? fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url)),
-    verbose: argv.includes("--verbose"),
-    budgetS: Number(get("--budget") ?? (mode === "quick" ? 115 : Number.POSITIVE_INFINITY)),
-  };
-}
 
 /** Which peers can run here; prints how to get the missing ones. */
 function availablePeers(py: PythonSide | null, res: Results): Set<PeerName> {
@@ -69,13 +43,21 @@ function availablePeers(py: PythonSide | null, res: Results): Set<PeerName> {
 }
 
 async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2));
+  let a: Args;
+  try {
+    a = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`bench: ${e.message}`);
+    process.exit(2);
+  }
   const started = new Date();
   const t0 = now();
   const loadBefore = load();
   const res = new Results();
   const py = await probePython();
   const peers = availablePeers(py, res);
+  for (const p of PEERS) if (!a.peers.includes(p)) peers.delete(p);
   console.log(`tsparallel bench: ${a.mode} mode, ${a.rounds} rounds, cases ${a.cases.join(",")}; load ${loadBefore}`);
   const dir = mkdtempSync(join(tmpdir(), "tsp-bench-"));
   const env = { TSPARALLEL_DIR: dir }; // the bench's clusters keep their files out of ~/.tsparallel
@@ -89,10 +71,13 @@ async function main(): Promise<void> {
     versions: versions(py), machine: machine(), loadBefore, loadAfter: load(),
   };
   console.log(`\n${mainTable(res)}\n\n${targetsTable(res)}\n`);
+  const t1Rounds = t1RoundsTable(res);
+  if (t1Rounds) console.log(`T1 round by round:\n${t1Rounds}\n`);
   if (a.mode === "full") console.log(`${curvesMarkdown(res)}\n`);
   const failures = failuresList(res);
   if (failures) console.log(`Failures and notes:\n${failures}\n`);
   writeFileSync(a.out, renderDocs(res, info));
+  if (a.samples !== null) writeFileSync(a.samples, `${JSON.stringify({ ...info, ...res.dump() }, null, 1)}\n`);
   console.log(`wrote ${a.out} (${info.seconds.toFixed(0)} s in all)`);
 }
 

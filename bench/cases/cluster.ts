@@ -36,6 +36,17 @@ export async function stopCluster(s: Started, deadlineS = 20): Promise<void> {
   }
 }
 
+/** The client (this process) and the cluster's processes by role, when the library names them (else only the client). */
+export function processRoles(s: Started): Record<string, number> {
+  const fromApi = (s.cluster as unknown as { pids?: { controller: number | null; engines: number[] } }).pids;
+  const roles: Record<string, number> = { client: process.pid };
+  if (fromApi?.controller) {
+    roles.controller = fromApi.controller;
+    fromApi.engines.forEach((pid, i) => { roles[`engine${i}`] = pid; });
+  }
+  return roles;
+}
+
 /** M1: sum of VmRSS of the controller, the engines and anything they started. */
 export function clusterRss(s: Started): { rss_MB: number; processes: number } {
   const pids = withDescendants(s.pids).filter((p) => p !== process.pid);

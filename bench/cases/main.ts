@@ -7,7 +7,7 @@
  * Uses only the public API of "tsparallel".
  */
 import { drive, type CaseTable, type Driver } from "../lib/peerio.ts";
-import { clusterRss, startCluster, stopCluster, type Started } from "./cluster.ts";
+import { clusterRss, processRoles, startCluster, stopCluster, type Started } from "./cluster.ts";
 import { c1 } from "./cpu.ts";
 import { d1, d2, enginesCurve } from "./data.ts";
 import { l1, l1Tcp, l2, l3, payloadCurve } from "./latency.ts";
@@ -20,7 +20,7 @@ function table(s: Started, o: Record<string, number>): CaseTable {
     L2: () => l2(s.rc, lat),
     L3: () => l3(s.rc, lat),
     L1tcp: () => l1Tcp(lat),
-    T1: () => t1(s.rc, o.n ?? 5000),
+    T1: () => t1(s.rc, o.n ?? 5000, 1, processRoles(s)),
     T2: () => t2(s.rc, o.n ?? 5000),
     D1: () => d1(s.rc, o.reps ?? 1),
     D2: () => d2(s.rc, o.reps ?? 1),

@@ -1,6 +1,6 @@
 /** docs/benchmarks.md: one run's tables with the when, what and where. */
 import { curvesMarkdown } from "./curves.ts";
-import { failuresList, mainTable, targetsTable } from "./report.ts";
+import { failuresList, mainTable, t1RoundsTable, targetsTable } from "./report.ts";
 import type { Results } from "./results.ts";
 
 export interface RunInfo {
@@ -87,6 +87,13 @@ export function renderDocs(res: Results, info: RunInfo): string {
     "",
     targetsTable(res),
   ];
+  const t1Rounds = t1RoundsTable(res);
+  if (t1Rounds) {
+    parts.push("", "## T1 round by round", "",
+      "Tasks/s of each round, and tsparallel's CPU per task by process in that round (all threads, from /proc):",
+      "the table's T1 is the median of these rounds. Round 1 meets a cluster whose load-balanced path has",
+      "not run yet.", "", t1Rounds);
+  }
   if (info.mode === "full") parts.push("", "## Scaling curves (tsparallel)", "", curvesMarkdown(res));
   const failures = failuresList(res);
   if (failures) parts.push("", "## Failures and notes", "", failures);

@@ -73,3 +73,9 @@ export function cmdline(pid: number): string {
 export function rssMB(pids: readonly number[]): number {
   return pids.reduce((sum, p) => sum + rssBytes(p), 0) / 1e6;
 }
+
+/** CPU time a process has used so far, all its threads (user + system), in ms; NaN once it is gone. */
+export function cpuMs(pid: number): number {
+  const f = statFields(pid);
+  return f ? (Number(f[11]) + Number(f[12])) * 10 : Number.NaN; // utime + stime, USER_HZ = 100
+}

@@ -88,6 +88,32 @@ export function targetsTable(res: Results): string {
   return table(["target", "ratio", "measured", "required", "result", "a bare transfer's ratio"], rows);
 }
 
+/**
+ * T1 round by round: each peer's tasks/s, the same-round ratio to ipyparallel, and tsparallel's CPU
+ * per task by process (client, controller, engines). The target's figure is the median of these
+ * rounds; this shows how a cluster still warming up (round 1) and a noisy minute move it. "" when
+ * tsparallel has no T1 samples.
+ */
+export function t1RoundsTable(res: Results): string {
+  const ts = res.samples("tsparallel", "T1");
+  if (ts.length === 0) return "";
+  const roles = [...new Set(ts.flatMap((s) => Object.keys(s.r).filter((k) => /^cpu_.+_us$/.test(k))))];
+  const peers = ["tsparallel", "ipyparallel", "workerpool"] as const;
+  const rate = peers.map((p) => res.perRound(p, "T1", "tasks_per_s"));
+  const rows = [...rate[0]!.keys()].sort((a, b) => a - b).map((round) => {
+    const own = ts.find((s) => s.round === round)!.r;
+    const ipp = rate[1]!.get(round);
+    return [
+      String(round),
+      ...rate.map((m) => fmt(m.get(round) ?? Number.NaN)),
+      ipp === undefined ? "—" : `${fmt(rate[0]!.get(round)! / ipp)}×`,
+      ...roles.map((k) => fmt(own[k] ?? Number.NaN)),
+    ];
+  });
+  const head = ["round", ...peers.map((p) => `${p} tasks/s`), "ts / ipp", ...roles.map((k) => `${k.slice(4, -3)} µs/task`)];
+  return table(head, rows);
+}
+
 export function failuresList(res: Results): string {
   const lines = [...res.failures].map(([k, msgs]) => `- ${k}: ${[...msgs].join("; ")}`);
   return [...lines, ...res.notes.map((n) => `- ${n}`)].join("\n");

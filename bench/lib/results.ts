@@ -60,6 +60,15 @@ export class Results {
     return this.value(num.peer, num.c, num.key) / this.value(den.peer, den.c, den.key);
   }
 
+  /** Every sample and failure, for `--samples FILE`. */
+  dump(): { samples: Record<string, Sample[]>; failures: Record<string, string[]>; notes: string[] } {
+    return {
+      samples: Object.fromEntries(this.#samples),
+      failures: Object.fromEntries([...this.failures].map(([k, v]) => [k, [...v]])),
+      notes: this.notes,
+    };
+  }
+
   #values(ss: Sample[], key: string): number[] {
     return ss.map((s) => s.r[key]).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
   }

@@ -100,7 +100,7 @@ export async function runAll(o: RunOptions, peers: Set<PeerName>, res: Results):
       const t0 = now();
       console.log(`round ${round}/${o.rounds}`);
       const shift = (round - 1) % PEERS.length;
-      const order = [...PEERS.slice(shift), ...PEERS.slice(0, shift)].filter((p) => p === "floor" || live.has(p));
+      const order = [...PEERS.slice(shift), ...PEERS.slice(0, shift)].filter((p) => (p === "floor" && peers.has(p)) || live.has(p));
       await oneRound(o, round, order, live, res);
       last = now() - t0;
     }

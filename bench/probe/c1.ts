@@ -10,7 +10,7 @@
  *
  * Not a benchmark (no peers, no targets).
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { cpuMs } from "../lib/procfs.ts";
 import { probeArgs } from "./args.ts";
 import { Cluster, type Client } from "tsparallel";
 import { median } from "../lib/stats.ts";
@@ -21,17 +21,6 @@ const TASKS = 200;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 type Variant = "fresh" | "warmed" | "warmed + bulk";
-
-/** CPU milliseconds of every thread of a process so far. */
-function cpuMs(pid: number): number {
-  let ticks = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks * 10; // USER_HZ is 100 on Linux
-}
 
 async function warmUp(rc: Client): Promise<void> {
   const lv = rc.loadBalancedView();

@@ -7,7 +7,7 @@
  *
  *   npm run build && node --import tsx bench/probe/rested.ts [--idle 30] [--tasks 10000] [--rounds 3]
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { cpuMs } from "../lib/procfs.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Cluster, type Client } from "tsparallel";
 import { probeArgs } from "./args.ts";
@@ -19,17 +19,6 @@ interface Args {
 }
 
 const WARM_MAPS = 5;
-
-/** CPU milliseconds of a process, all its threads. */
-function cpuMs(pid: number): number {
-  let ms = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ms += (Number(fields[11]) + Number(fields[12])) * (1000 / 100); // utime + stime, USER_HZ = 100
-  }
-  return ms;
-}
 
 interface MapFigures {
   rate: number;
