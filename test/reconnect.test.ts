@@ -153,6 +153,8 @@ describe("a client that stops reading", () => {
         "const lv = c.loadBalancedView();",
         "const make = () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25); return new Uint8Array(4e6).fill(1); };",
         "const ars = Array.from({ length: 40 }, () => lv.apply(make));",
+        // every request handed to the socket before the parent stops this process (ar.sent)
+        "await new Promise((r) => { const t = setInterval(() => { if (ars.every((a) => a.sent)) { clearInterval(t); r(); } }, 5); });",
         'console.log("SUBMITTED");',
         "await Promise.all(ars);",
       ].join("\n");
