@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderDocs } from "./lib/docs.ts";
 import { load, machine, probePython, tsparallelBuilt, versions, type PythonSide } from "./lib/machine.ts";
-import { APT_COMMAND, PEERS, type PeerName } from "./lib/plan.ts";
+import { APT_COMMAND, type PeerName } from "./lib/plan.ts";
 import { curvesMarkdown } from "./lib/curves.ts";
 import { failuresList, mainTable, t1RoundsTable, targetsTable } from "./lib/report.ts";
 import { Results } from "./lib/results.ts";
@@ -27,17 +27,19 @@ import { parseArgs, UsageError, type Args } from "./lib/args.ts";
 import { runAll } from "./lib/rounds.ts";
 import { now } from "./lib/stats.ts";
 
-/** Which peers can run here; prints how to get the missing ones. */
-function availablePeers(py: PythonSide | null, res: Results): Set<PeerName> {
-  const ok = new Set<PeerName>(PEERS);
-  const missing = (peer: PeerName, why: string) => {
-    ok.delete(peer);
+/** Which of the selected peers can run here; prints how to get the missing ones. */
+function availablePeers(selected: readonly PeerName[], py: PythonSide | null, res: Results): Set<PeerName> {
+  const ok = new Set<PeerName>(selected);
+  /** Note a selected peer that cannot run; false if it was not selected. */
+  const missing = (peer: PeerName, why: string): boolean => {
+    if (!ok.delete(peer)) return false;
     res.notes.push(`${peer} not run: ${why}`);
     console.log(`! ${peer} is not available (${why})`);
+    return true;
   };
-  if (!py?.ipyparallel) missing("ipyparallel", "python3-ipyparallel missing");
-  if (!py?.distributed || !py.numpy) missing("dask", "python3-distributed / python3-numpy missing");
-  if (!ok.has("ipyparallel") || !ok.has("dask")) console.log(`  to install the Python peers: ${APT_COMMAND}`);
+  const noIpp = !py?.ipyparallel && missing("ipyparallel", "python3-ipyparallel missing");
+  const noDask = (!py?.distributed || !py.numpy) && missing("dask", "python3-distributed / python3-numpy missing");
+  if (noIpp || noDask) console.log(`  to install the Python peers: ${APT_COMMAND}`);
   if (!tsparallelBuilt()) missing("tsparallel", "dist/index.js missing: run `npm run build`");
   return ok;
 }
@@ -56,8 +58,7 @@ async function main(): Promise<void> {
   const loadBefore = load();
   const res = new Results();
   const py = await probePython();
-  const peers = availablePeers(py, res);
-  for (const p of PEERS) if (!a.peers.includes(p)) peers.delete(p);
+  const peers = availablePeers(a.peers, py, res);
   console.log(`tsparallel bench: ${a.mode} mode, ${a.rounds} rounds, cases ${a.cases.join(",")}; load ${loadBefore}`);
   const dir = mkdtempSync(join(tmpdir(), "tsp-bench-"));
   const env = { TSPARALLEL_DIR: dir }; // the bench's clusters keep their files out of ~/.tsparallel

@@ -38,7 +38,7 @@ export async function stopCluster(s: Started, deadlineS = 20): Promise<void> {
 
 /** The client (this process) and the cluster's processes by role, when the library names them (else only the client). */
 export function processRoles(s: Started): Record<string, number> {
-  const fromApi = (s.cluster as unknown as { pids?: { controller: number | null; engines: number[] } }).pids;
+  const fromApi = apiPids(s.cluster);
   const roles: Record<string, number> = { client: process.pid };
   if (fromApi?.controller) {
     roles.controller = fromApi.controller;
@@ -59,11 +59,16 @@ export function clusterRss(s: Started): { rss_MB: number; processes: number } {
  * this process gained while starting the cluster.
  */
 function clusterPids(cluster: Cluster, before: Set<number>): number[] {
-  const fromApi = (cluster as unknown as { pids?: { controller: number | null; engines: number[] } }).pids;
+  const fromApi = apiPids(cluster);
   if (fromApi?.controller) return [fromApi.controller, ...fromApi.engines];
   const fromFile = pidsFromClusterFile(cluster);
   if (fromFile.length > 0) return fromFile;
   return descendants(process.pid).filter((p) => !before.has(p));
+}
+
+/** `cluster.pids`, which the library offers beyond API.md (undefined if it does not). */
+function apiPids(cluster: Cluster): { controller: number | null; engines: number[] } | undefined {
+  return (cluster as unknown as { pids?: { controller: number | null; engines: number[] } }).pids;
 }
 
 function pidsFromClusterFile(cluster: Cluster): number[] {

@@ -6,7 +6,8 @@ import { startCluster, stopCluster } from "./cluster.ts";
 
 const MB = 1e6;
 
-function randomFloats(n: number): Float64Array {
+/** n random float64s (also the probes' test data). */
+export function randomFloats(n: number): Float64Array {
   const a = new Float64Array(n);
   for (let i = 0; i < n; i++) a[i] = Math.random();
   return a;

@@ -10,15 +10,10 @@
  */
 import { Cluster, type Client } from "tsparallel";
 import { RESERVE_SUGGESTED_LIMIT } from "tsparallel/internal";
+import { randomFloats } from "../cases/data.ts";
+import { median } from "../lib/stats.ts";
 import { probeArgs } from "./args.ts";
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-function randomFloats(n: number): Float64Array {
-  const a = new Float64Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.random();
-  return a;
-}
 
 /** `f`'s ms, and whether the array it received landed in a prepared buffer. */
 async function timed(rc: Client, f: () => PromiseLike<unknown>): Promise<[number, boolean]> {
