@@ -1,6 +1,6 @@
 /** Internals, for tests and tools (no stability promise). */
 export * from "./index.js";
-export { Authenticator, DigestHistory, headAuthenticates } from "./protocol/auth.js";
+export { Authenticator, DigestHistory, headAuthenticates, polyMac, type StreamMac } from "./protocol/auth.js";
 export { FrameDecoder, encodeFrames, decodeRaw } from "./protocol/wire.js";
 export { encodeMessage, makeHeader, Incoming, FrameMemo, type Header, type Json, type OutMessage } from "./protocol/messages.js";
 export { pack, unpack } from "./protocol/serialize.js";

@@ -1,4 +1,7 @@
-/** The bench's command line, its T1 round-by-round table, and a real one-round run of it with raw samples. */
+/**
+ * The bench's command line, its T1 round-by-round table, the bare transfers (plain and authenticated)
+ * and their ratios beside the D1 targets, and a real one-round run of it with raw samples.
+ */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -8,7 +11,8 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parseArgs, UsageError } from "../bench/lib/args.ts";
-import { t1RoundsTable } from "../bench/lib/report.ts";
+import { rawTransfer, type BulkAuth, type BulkMode } from "../bench/floor/bulk.ts";
+import { t1RoundsTable, targetsTable } from "../bench/lib/report.ts";
 import { Results } from "../bench/lib/results.ts";
 
 const run = promisify(execFile);
@@ -60,6 +64,29 @@ describe("bench T1 round by round", () => {
     assert.equal(rows[2], "| 1 | 12000 | 400 | — | 30.0× | 36.0 | 52.0 |");
     assert.equal(rows[3], "| 2 | 24000 | 480 | — | 50.0× | 19.0 | 24.0 |");
     assert.equal(t1RoundsTable(new Results()), "");
+  });
+});
+
+describe("bench bare transfers", () => {
+  it("moves the bytes to a second process, and with a MAC the receiver's tag matches the sender's", async () => {
+    const ways: Array<[BulkMode, BulkAuth]> = [["direct-fresh", "none"], ["direct-reused", "none"], ["copy-fresh", "none"], ["direct-fresh", "pieces"], ["direct-reused", "pieces"], ["direct-reused", "head"]];
+    for (const [mode, auth] of ways) {
+      const rate = await rawTransfer(3 * 2 ** 20 + 5, 2, mode, { auth });
+      assert.ok(Number.isFinite(rate) && rate > 0, `${mode} ${auth}: ${rate} MB/s`);
+    }
+  });
+
+  it("gives their ratios beside the D1 targets, labelled", () => {
+    const res = new Results();
+    res.add(1, { peer: "tsparallel", results: { D1: { push_MBps: 2000, pull_MBps: 900 } }, errors: {} });
+    res.add(1, { peer: "ipyparallel", results: { D1: { push_MBps: 500, pull_MBps: 600 } }, errors: {} });
+    res.add(1, { peer: "floor", results: { Zbulk: { fresh_MBps: 1200, reused_MBps: 5000, fresh_mac_MBps: 900, reused_mac_MBps: 3000, reused_mac_ahead_MBps: 2500 } }, errors: {} });
+    const rows = targetsTable(res).split("\n");
+    assert.match(rows[0]!, /\| bare transfers' ratios \|$/);
+    const push = rows.find((r) => r.startsWith("| D1 push"))!;
+    const pull = rows.find((r) => r.startsWith("| D1 pull"))!;
+    assert.match(push, /\| 4\.00× \| >= 5 \| \*\*FAIL\*\* \| 10\.0× plain; 6\.00× MAC'd as written; 5\.00× tag ahead \|$/);
+    assert.match(pull, /\| 1\.50× \| >= 5 \| \*\*FAIL\*\* \| 2\.00× plain; 1\.50× MAC'd \|$/);
   });
 });
 

@@ -4,7 +4,10 @@
  * - Ztcp, Zunix: two processes (this one and a child `echo.mjs`), 16-byte messages bounced over
  *   node:net, over TCP on 127.0.0.1 and over a Unix socket: {median_us, p90_us, p99_us}.
  * - Zbulk, a bare transfer: 100 MB written one way over a Unix socket to a child that reads it
- *   straight into fresh memory and into reused memory (bulk.ts): {fresh_MBps, reused_MBps}.
+ *   straight into fresh memory and into reused memory (bulk.ts): {fresh_MBps, reused_MBps}; then
+ *   with tsparallel's Poly1305 MAC at both ends, each 1 MB piece MAC'd as it is written and as it
+ *   lands {fresh_mac_MBps, reused_mac_MBps}, and with the sender MACing all first (the tag ahead of
+ *   the bytes, as tsparallel's protocol sends it) {reused_mac_ahead_MBps}.
  * Prints one JSON line: {peer: "floor", results: {...}}.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -86,10 +89,15 @@ for (const name of wanted) {
     } else if (name === "Zbulk") {
       const bytes = (opts.bulk_mb ?? 100) * 1e6;
       const reps = opts.bulk_reps ?? 5;
-      const pids = (pid: number) => reportPids([pid]);
-      const fresh = await rawTransfer(bytes, reps, "direct-fresh", { GLIBC_TUNABLES: "" }, pids);
-      const reused = await rawTransfer(bytes, reps, "direct-reused", { GLIBC_TUNABLES: "" }, pids);
-      out.results[name] = { fresh_MBps: fresh, reused_MBps: reused, MB: bytes / 1e6 };
+      const base = { env: { GLIBC_TUNABLES: "" }, onPid: (pid: number) => reportPids([pid]) };
+      out.results[name] = {
+        fresh_MBps: await rawTransfer(bytes, reps, "direct-fresh", base),
+        reused_MBps: await rawTransfer(bytes, reps, "direct-reused", base),
+        fresh_mac_MBps: await rawTransfer(bytes, reps, "direct-fresh", { ...base, auth: "pieces" }),
+        reused_mac_MBps: await rawTransfer(bytes, reps, "direct-reused", { ...base, auth: "pieces" }),
+        reused_mac_ahead_MBps: await rawTransfer(bytes, reps, "direct-reused", { ...base, auth: "head" }),
+        MB: bytes / 1e6,
+      };
     } else {
       out.errors[name] = `unknown floor case ${name}`;
     }

@@ -34,8 +34,10 @@ export class PeerProcess {
   #exited: Promise<void>;
   #dead: string | null = null;
   leftovers = 0;
+  readonly inv: Invocation;
 
-  constructor(readonly inv: Invocation, verbose = false) {
+  constructor(inv: Invocation, verbose = false) {
+    this.inv = inv;
     this.#child = spawn(inv.cmd, inv.args, {
       detached: true, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...inv.env },
     });

@@ -73,11 +73,14 @@ export function mainTable(res: Results): string {
   return table(["metric", "unit", ...TABLE_PEERS, "floor", "tsparallel vs ipp", "target"], rows);
 }
 
-/** The ratio a bare transfer scores against a target that names one ("" if none). */
+/** The ratios bare transfers score against a target that names them, each labelled ("" if none). */
 function bareRatio(res: Results, t: Target): string {
   if (!t.bare || !t.den) return "";
-  const r = t.num.peer === "tsparallel" ? res.ratio(t.bare, t.den) : res.ratio(t.num, t.bare);
-  return Number.isFinite(r) ? `${fmt(r)}×` : "—";
+  const den = t.den;
+  return t.bare.map(({ label, op }) => {
+    const r = t.num.peer === "tsparallel" ? res.ratio(op, den) : res.ratio(t.num, op);
+    return `${Number.isFinite(r) ? `${fmt(r)}×` : "—"} ${label}`;
+  }).join("; ");
 }
 
 export function targetsTable(res: Results): string {
@@ -85,7 +88,7 @@ export function targetsTable(res: Results): string {
     const v = evaluate(res, t);
     return [t.text, t.ratioName, Number.isFinite(v.ratio) ? `${fmtAgainst(v.ratio, t.bound)}${t.den ? "×" : ""}` : "—", `${t.op} ${t.bound}`, `**${v.verdict}**`, bareRatio(res, t)];
   });
-  return table(["target", "ratio", "measured", "required", "result", "a bare transfer's ratio"], rows);
+  return table(["target", "ratio", "measured", "required", "result", "bare transfers' ratios"], rows);
 }
 
 /**

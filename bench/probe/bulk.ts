@@ -2,8 +2,9 @@
  * What bulk data costs on this machine, apart from any protocol: 100 MB between two Node processes
  * over a Unix socket, received four ways (copied out of a read buffer into fresh memory; read
  * straight into fresh memory; straight into reused memory; straight into fresh memory with glibc
- * keeping freed memory). Then tsparallel's own 100 MB push and pull of new arrays, on clusters
- * whose engines run with the default allocator settings and with `GLIBC_TUNABLES=""`, in
+ * keeping freed memory), then with tsparallel's Poly1305 MAC at both ends (floor/bulk.ts). Then
+ * tsparallel's own 100 MB push and pull of new arrays, on clusters whose engines run with the
+ * default allocator settings and with `GLIBC_TUNABLES=""`, in
  * alternating rounds. Last, a gather of 10 M float64 from 2 engines with the parts' sizes known (a
  * scattered name: read into the joined array in place) and unknown (a name made on the engines:
  * pulled into fresh parts, then joined by a copy), alternating in one client. Not a benchmark (no
@@ -12,7 +13,7 @@
  *   npm run build && node --import tsx bench/probe/bulk.ts [--mb 100] [--reps 8] [--rounds 3] [--only-gather 1]
  */
 import { Cluster } from "tsparallel";
-import { rawTransfer, type BulkMode } from "../floor/bulk.ts";
+import { rawTransfer, type BulkMode, type TransferOptions } from "../floor/bulk.ts";
 import { probeArgs } from "./args.ts";
 
 const KEEP_FREED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456";
@@ -77,13 +78,17 @@ async function main(): Promise<void> {
   if (args["only-gather"] > 0) return gatherRounds(args.rounds, args.reps);
   const bytes = args.mb * 1024 * 1024;
   console.log(`raw Unix socket, ${args.mb} MB per round trip, median of ${args.reps}:`);
-  const cases: Array<[string, BulkMode, NodeJS.ProcessEnv]> = [
-    ["copied out of a 256 KB read buffer into fresh memory", "copy-fresh", { GLIBC_TUNABLES: "" }],
-    ["read straight into fresh memory", "direct-fresh", { GLIBC_TUNABLES: "" }],
-    ["read straight into reused memory", "direct-reused", { GLIBC_TUNABLES: "" }],
-    ["read straight into fresh memory, glibc keeping freed memory", "direct-fresh", { GLIBC_TUNABLES: KEEP_FREED }],
+  const plain = { GLIBC_TUNABLES: "" };
+  const cases: Array<[string, BulkMode, TransferOptions]> = [
+    ["copied out of a 256 KB read buffer into fresh memory", "copy-fresh", { env: plain }],
+    ["read straight into fresh memory", "direct-fresh", { env: plain }],
+    ["read straight into reused memory", "direct-reused", { env: plain }],
+    ["read straight into fresh memory, glibc keeping freed memory", "direct-fresh", { env: { GLIBC_TUNABLES: KEEP_FREED } }],
+    ["read straight into fresh memory, Poly1305 at both ends (tag ahead)", "direct-fresh", { env: plain, auth: "head" }],
+    ["read straight into reused memory, Poly1305 at both ends (tag ahead)", "direct-reused", { env: plain, auth: "head" }],
+    ["read straight into reused memory, Poly1305 at both ends (MAC'd as written)", "direct-reused", { env: plain, auth: "pieces" }],
   ];
-  for (const [label, mode, env] of cases) console.log(`  ${(await rawTransfer(bytes, args.reps, mode, env)).toFixed(0).padStart(6)} MB/s  ${label}`);
+  for (const [label, mode, opts] of cases) console.log(`  ${(await rawTransfer(bytes, args.reps, mode, opts)).toFixed(0).padStart(6)} MB/s  ${label}`);
   console.log(`tsparallel push / pull of new ${args.mb} MB arrays, one engine, alternating rounds (MB/s):`);
   const rows: Record<string, Array<[number, number]>> = { default: [], 'GLIBC_TUNABLES=""': [] };
   for (let r = 0; r < args.rounds; r++) {
