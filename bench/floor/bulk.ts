@@ -1,9 +1,9 @@
 /**
  * The bulk floor: what moving bulk data between two Node processes costs on this machine, apart
  * from any protocol. This process writes `bytes` over a Unix socket; a child (this file run with
- * `--receiver`) reads them one of the ways below and answers one byte; MB/s from the median of
- * `reps` round trips after one untimed. Used by the bench's floor peer (pingpong.ts) and by
- * bench/probe/bulk.ts.
+ * `--receiver`) reads them one of the ways below and answers with 16 bytes (its tag of them, or
+ * zeros without a MAC); MB/s from the median of `reps` round trips after one untimed. Used by the
+ * bench's floor peer (pingpong.ts) and by bench/probe/bulk.ts.
  *
  * - `direct-fresh`: read straight into a new buffer each time: what a receiver must do when the data
  *   lands in memory it never had (a `pull` or `gather` into a new array);
@@ -26,6 +26,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { polyMac, type StreamMac } from "tsparallel/internal";
+import { median } from "../lib/stats.ts";
 
 export type BulkMode = "copy-fresh" | "direct-fresh" | "direct-reused";
 export type BulkAuth = "none" | "head" | "pieces";
@@ -49,8 +50,6 @@ function newMac(transfer: number): StreamMac {
   nonce.writeUInt32BE(transfer);
   return polyMac(KEY, nonce);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** The receiving process: reads `bytes` per round the chosen way (MACing each read if `auth`), then answers with its tag. */
 function receiver(path: string, bytes: number, mode: BulkMode, auth: BulkAuth): void {

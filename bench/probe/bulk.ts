@@ -14,10 +14,10 @@
  */
 import { Cluster } from "tsparallel";
 import { rawTransfer, type BulkMode, type TransferOptions } from "../floor/bulk.ts";
+import { median } from "../lib/stats.ts";
 import { probeArgs } from "./args.ts";
 
 const KEEP_FREED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456";
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** tsparallel: push then pull of new `bytes`-sized Float64Arrays to one engine; MB/s each way. */
 async function cluster(bytes: number, reps: number, env: Record<string, string>): Promise<[number, number]> {

@@ -14,7 +14,6 @@ import { randomFloats } from "../cases/data.ts";
 import { median } from "../lib/stats.ts";
 import { probeArgs } from "./args.ts";
 
-
 /** `f`'s ms, and whether the array it received landed in a prepared buffer. */
 async function timed(rc: Client, f: () => PromiseLike<unknown>): Promise<[number, boolean]> {
   const hits = rc.receiveReserve.hits;

@@ -16,7 +16,6 @@ import { OWN_BUFFER_MIN } from "../protocol/wire.js";
 import { type Memory, newTyped, type TypedCtor } from "./reserve.js";
 import { isTypedArray, partitionSizes, type TypedArray } from "./sequences.js";
 
-
 /** The parts a gather expects: their element type and lengths, in target order. */
 export interface GatherLayout {
   ctor: TypedCtor<TypedArray>;
